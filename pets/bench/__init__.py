@@ -1,0 +1,1 @@
+"""Benchmarks behind `pets bench`: each module returns rows of measurements; only the CLI prints."""
