@@ -1,0 +1,207 @@
+"""The `pets` command: `mbexp`, `render` (the original scripts), `aggregate`, `figures`, `bench`.
+
+Handlers only parse and dispatch; the one place that prints. A user mistake (ConfigError, a
+missing file) is one line `pets <cmd>: error: <message>` on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from pets import __version__
+from pets.config import ENV_NAMES, MODEL_TYPES, OPT_TYPES, PROP_TYPES, override_table
+from pets.errors import ConfigError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line naming the command (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+_CA_HELP = f"""controller arguments (-ca KEY VALUE):
+  model-type  {", ".join(MODEL_TYPES)} (default PE)
+  prop-type   {", ".join(PROP_TYPES)} (default TSinf)
+  opt-type    {", ".join(OPT_TYPES)} (default CEM)
+  valid methods: D-E; P-E, P-DS, P-MM; DE and PE with any prop-type
+
+override paths (-o PATH VALUE):
+"""
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-env", "--env", required=True, help=f"one of {', '.join(ENV_NAMES)}")
+    p.add_argument(
+        "-ca", "--ctrl_arg", "--ctrl-arg", dest="ca", nargs=2, action="append",
+        metavar=("KEY", "VALUE"), default=[], help="controller argument (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "-o", "--override", dest="o", nargs=2, action="append", metavar=("PATH", "VALUE"),
+        default=[], help="override a config leaf by its dotted path (repeatable)",
+    )  # fmt: skip
+    p.add_argument("-seed", "--seed", type=int, default=0, help="drives torch, numpy and the env")
+    p.add_argument(
+        "-device", "--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:<i>"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line grammar (single-dash long flags as the original's scripts)."""
+    parser = _Parser(prog="pets", description="PETS (Chua et al. 2018) on PyTorch + MuJoCo.")
+    parser.add_argument("--version", action="version", version=f"pets {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    epilog = _CA_HELP + override_table()
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "mbexp", help="run an experiment (the original's scripts/mbexp.py)",
+        description="Run PETS on one environment; results go to <logdir>/<date--time>/ "
+        "or exactly to -outdir (resumed if it holds an unfinished run).",
+        epilog=epilog, formatter_class=fmt, allow_abbrev=False,
+    )  # fmt: skip
+    _add_run_args(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-logdir", "--logdir", default="log", help="parent of timestamped runs")
+    where.add_argument("-outdir", "--outdir", help="write (or resume) exactly this run directory")
+
+    p = sub.add_parser(
+        "render", help="record one MPC rollout with a saved model (scripts/render.py)",
+        description="Load model.pt from -model-dir and record one MPC rollout to "
+        "<logdir>/<date--time>/train_iter1/rollout0.mp4, without training.",
+        epilog=epilog, formatter_class=fmt, allow_abbrev=False,
+    )  # fmt: skip
+    _add_run_args(p)
+    p.add_argument(
+        "-model-dir", "-model_dir", "--model-dir", "--model_dir", dest="model_dir",
+        required=True, help="directory holding model.pt (a run directory)",
+    )  # fmt: skip
+    p.add_argument("-logdir", "--logdir", required=True, help="parent of the timestamped run")
+
+    p = sub.add_parser("aggregate", help="runs' logs.mat -> tables and metrics.json")
+    p.add_argument("--runs", nargs="+", required=True, type=Path, help="run directories")
+    p.add_argument("--tables", required=True, type=Path, help="output directory for tables")
+    p.add_argument("--metrics", required=True, type=Path, help="output metrics.json for DVC")
+    p.add_argument("--skip-bad", action="store_true", help="skip and list unreadable runs")
+
+    p = sub.add_parser("figures", help="tables -> paper-style figures (PNG and PDF)")
+    p.add_argument("--tables", required=True, type=Path, help="directory written by aggregate")
+    p.add_argument("--out", required=True, type=Path, help="output directory for figures")
+
+    p = sub.add_parser("bench", help="measure training steps/s or re-plan latency")
+    p.add_argument("what", choices=("train", "plan"), help="what to measure")
+    p.add_argument("--env", nargs="+", default=list(ENV_NAMES), choices=ENV_NAMES)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:<i>")
+    return parser
+
+
+def _cmd_mbexp(args: argparse.Namespace) -> int:
+    from pets.config import build_config
+    from pets.experiment import new_run_dir, preflight, run
+
+    cfg = build_config(args.env, args.ca, args.o, seed=args.seed, device=args.device)
+    preflight(cfg)
+    outdir = Path(args.outdir) if args.outdir else new_run_dir(Path(args.logdir))
+    run(cfg, outdir)
+    print(f"results in {outdir}")
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from pets.config import build_config
+    from pets.experiment import new_run_dir, preflight, run
+
+    # PETS: render.py appends these overrides after the user's (spec §7.2).
+    forced = [
+        ("ctrl_cfg.prop_cfg.model_init_cfg.model_dir", str(args.model_dir)),
+        ("ctrl_cfg.prop_cfg.model_init_cfg.load_model", "True"),
+        ("ctrl_cfg.prop_cfg.model_pretrained", "True"),
+        ("exp_cfg.exp_cfg.ninit_rollouts", "0"),
+        ("exp_cfg.exp_cfg.ntrain_iters", "1"),
+        ("exp_cfg.log_cfg.nrecord", "1"),
+    ]
+    cfg = build_config(args.env, args.ca, [*args.o, *forced], seed=args.seed, device=args.device)
+    preflight(cfg)
+    outdir = new_run_dir(Path(args.logdir))
+    run(cfg, outdir)
+    print(f"video in {outdir / 'train_iter1' / 'rollout0.mp4'}")
+    return 0
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    from pets.analysis import aggregate
+
+    skipped = aggregate(args.runs, args.tables, args.metrics, skip_bad=args.skip_bad)
+    for path in skipped:
+        print(f"skipped unreadable run: {path}", file=sys.stderr)
+    print(f"tables in {args.tables}, metrics in {args.metrics}")
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from pets.analysis import make_figures
+
+    for path in make_figures(args.tables, args.out):
+        print(path)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pets.config import check_device
+
+    check_device(args.device)
+    if args.what == "train":
+        from pets.bench.train import run as bench
+    else:
+        from pets.bench.plan import run as bench
+    rows = bench(args.env, args.device)
+    print(format_table(rows))
+    return 0
+
+
+def format_table(rows: Sequence[dict[str, object]]) -> str:
+    """Rows of equal keys as an aligned plain-text table."""
+    if not rows:
+        return "(no rows)"
+    keys = list(rows[0])
+    cells = [[_cell(r.get(k)) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_HANDLERS = {
+    "mbexp": _cmd_mbexp,
+    "render": _cmd_render,
+    "aggregate": _cmd_aggregate,
+    "figures": _cmd_figures,
+    "bench": _cmd_bench,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `pets` and `python -m pets`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format=f"pets {args.command}: %(message)s", stream=sys.stderr
+    )
+    try:
+        return _HANDLERS[args.command](args)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"pets {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"pets {args.command}: interrupted", file=sys.stderr)
+        return 130

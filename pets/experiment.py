@@ -1,0 +1,529 @@
+"""The PETS trial loop (spec/pets-facts.md §7): random rollouts, then train → act → log, resumable.
+
+Owns the experiment: seeding, building env/task/model/controller from a Config, rollouts, training
+data, logging every finished iteration atomically, and resuming a killed run from its checkpoint.
+Knows nothing of Snakemake or the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pets import config as cfgmod
+from pets import runlog
+from pets.config import CEMCfg, Config
+from pets.envs import make_env, make_task
+from pets.errors import ConfigError
+from pets.fileio import write_atomic
+from pets.models import Ensemble, fit, load_model, make_optimizer, save_model
+from pets.mpc import MPC
+from pets.optimizers import CEMOptimizer, RandomOptimizer
+from pets.propagation import Propagation
+from pets.runlog import Episode, ProgressRow
+
+log = logging.getLogger(__name__)
+
+
+class Policy(Protocol):
+    def reset(self, env: Any) -> None: ...
+    def act(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+class RandomPolicy:
+    """Uniform random actions: the controller before its model is first trained (spec §6.1)."""
+
+    def __init__(self, lb: np.ndarray, ub: np.ndarray, rng: np.random.Generator) -> None:
+        self.lb, self.ub, self.rng = lb, ub, rng
+
+    def reset(self, env: Any) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(self.lb, self.ub).astype(np.float32)
+
+
+def resolve_device(device: str) -> torch.device:
+    """Map auto/cpu/cuda[:i] to a torch device, failing clearly when CUDA is asked but absent."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"-device {device} was asked for, but CUDA is not available here")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global generators; components also get explicit generators from `make_rngs`."""
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Rngs:
+    """Every random stream of a run, so a checkpoint can restore all of them."""
+
+    actions: np.random.Generator  # random policy and action noise
+    train: torch.Generator  # bootstrap and minibatch shuffles
+    plan: torch.Generator  # CEM samples and particle noise
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "actions": self.actions.bit_generator.state,
+            "train": self.train.get_state(),
+            "plan": self.plan.get_state(),
+            "torch_global": torch.get_rng_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.actions.bit_generator.state = state["actions"]
+        self.train.set_state(state["train"])
+        self.plan.set_state(state["plan"])
+        torch.set_rng_state(state["torch_global"])
+
+
+def make_rngs(seed: int, device: torch.device) -> Rngs:
+    """Independent, seeded streams derived from one seed."""
+    seq = np.random.SeedSequence(seed)
+    a, t, p = (int(s.generate_state(1, dtype=np.uint64)[0] >> 1) for s in seq.spawn(3))
+    return Rngs(
+        actions=np.random.default_rng(a),
+        train=torch.Generator(device=device).manual_seed(t),
+        plan=torch.Generator(device=device).manual_seed(p),
+    )
+
+
+def build_model(cfg: Config, task: Any, device: torch.device) -> Ensemble:
+    """A fresh model of the configured type and the env's architecture (spec §4.2, §5)."""
+    init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+    return Ensemble(
+        task.model_in_dim,
+        task.model_out_dim,
+        ensemble_size=init.num_nets,
+        hidden_layers=init.hidden_layers,
+        hidden_width=init.hidden_width,
+        weight_decays=init.weight_decays,
+        probabilistic=init.model_type in ("P", "PE"),
+    ).to(device)
+
+
+def build_controller(cfg: Config, task: Any, model: Ensemble, generator: torch.Generator) -> MPC:
+    """The MPC controller with the configured propagation and optimizer (spec §6)."""
+    prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
+    device = next(model.parameters()).device
+    propagation = Propagation(
+        prop.prop_type,
+        npart=prop.npart,
+        ensemble_size=prop.model_init_cfg.num_nets,
+        ign_var=prop.ign_var,
+    )
+    shape = (opt.plan_hor, task.act_dim)
+    lb = torch.as_tensor(task.ac_lb, dtype=torch.float32, device=device).expand(shape).clone()
+    ub = torch.as_tensor(task.ac_ub, dtype=torch.float32, device=device).expand(shape).clone()
+    optimizer: CEMOptimizer | RandomOptimizer
+    if isinstance(opt.cfg, CEMCfg):
+        c = opt.cfg
+        optimizer = CEMOptimizer(
+            popsize=c.popsize,
+            num_elites=c.num_elites,
+            max_iters=c.max_iters,
+            alpha=c.alpha,
+            epsilon=c.epsilon,
+            lb=lb,
+            ub=ub,
+        )
+    else:
+        optimizer = RandomOptimizer(popsize=opt.cfg.popsize, lb=lb, ub=ub)
+    return MPC(
+        task,
+        model,
+        propagation,
+        optimizer,
+        plan_hor=opt.plan_hor,
+        per=cfg.ctrl_cfg.per,
+        npart=prop.npart,
+        generator=generator,
+    )
+
+
+def rollout(
+    env: Any,
+    policy: Policy,
+    task_hor: int,
+    *,
+    noise_std: float | None = None,
+    rng: np.random.Generator | None = None,
+    frames: list[np.ndarray] | None = None,
+    on_step: Callable[[np.ndarray], None] | None = None,
+) -> Episode:
+    """Run one episode of exactly `task_hor` steps (spec §7 step 4).
+
+    Args:
+        env: a gymnasium env (episodes never terminate early).
+        policy: `reset(env)` after the env reset, then `act(obs)` each step.
+        task_hor: steps per episode.
+        noise_std: if given, N(0, noise_std²) is added to the action and clipped to the bounds;
+            the logged action is the noiseless one (as the original).
+        rng: the generator of the action noise.
+        frames: if given, the rendered frame after every step is appended (T frames).
+        on_step: called with the observation each step after acting (prediction logging).
+    """
+    obs, _ = env.reset()
+    policy.reset(env)
+    low, high = env.action_space.low, env.action_space.high
+    observations, actions, rewards = [obs], [], []
+    plan_seconds = 0.0
+    for _ in range(task_hor):
+        start = time.perf_counter()
+        action = np.asarray(policy.act(obs), dtype=np.float32)
+        plan_seconds += time.perf_counter() - start
+        if on_step is not None:
+            on_step(obs)
+        executed = action
+        if noise_std is not None and rng is not None:
+            noisy = action + rng.normal(0.0, noise_std, size=action.shape)
+            executed = np.clip(noisy, low, high).astype(np.float32)
+        obs, reward, _, _, _ = env.step(executed)
+        observations.append(obs)
+        actions.append(action)
+        rewards.append(reward)
+        if frames is not None:
+            frames.append(env.render())
+    return Episode(
+        observations=np.asarray(observations, dtype=np.float64),
+        actions=np.asarray(actions, dtype=np.float64),
+        rewards=np.asarray(rewards, dtype=np.float64),
+        plan_seconds=plan_seconds,
+    )
+
+
+def training_data(task: Any, episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model inputs [obs_preproc(o_t), a_t] and targets targ_proc(o_t, o_{t+1}) (spec §5.5)."""
+    obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
+    nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
+    act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))
+    inputs = torch.cat([task.obs_preproc(obs), act], dim=-1)
+    return inputs.float(), task.targ_proc(obs, nxt).float()
+
+
+@dataclass
+class RunState:
+    """Everything a run has produced so far; saved after every finished iteration."""
+
+    iteration: int = 0  # finished training iterations (0 after the initial rollouts)
+    episodes: list[Episode] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+    progress: list[ProgressRow] = field(default_factory=list)
+    trained: bool = False
+    last_loss: float = math.nan
+    last_train_seconds: float = 0.0
+
+
+def _state_dict(state: RunState, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> dict:
+    return {
+        "iteration": state.iteration,
+        "episodes": [
+            {
+                "observations": e.observations,
+                "actions": e.actions,
+                "rewards": e.rewards,
+                "plan_seconds": e.plan_seconds,
+            }
+            for e in state.episodes
+        ],
+        "returns": list(state.returns),
+        "progress": [list(vars(r).values()) for r in state.progress],
+        "trained": state.trained,
+        "last_loss": state.last_loss,
+        "last_train_seconds": state.last_train_seconds,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rngs": rngs.state(),
+        "env_rng": env.unwrapped.np_random.bit_generator.state,
+    }
+
+
+def _restore(ckpt: dict, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> RunState:
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    rngs.restore(ckpt["rngs"])
+    env.unwrapped.np_random.bit_generator.state = ckpt["env_rng"]
+    episodes = [
+        Episode(
+            observations=e["observations"].numpy(),
+            actions=e["actions"].numpy(),
+            rewards=e["rewards"].numpy(),
+            plan_seconds=float(e["plan_seconds"]),
+        )
+        for e in ckpt["episodes"]
+    ]
+    return RunState(
+        iteration=int(ckpt["iteration"]),
+        episodes=episodes,
+        returns=[float(r) for r in ckpt["returns"]],
+        progress=[ProgressRow(*row) for row in ckpt["progress"]],
+        trained=bool(ckpt["trained"]),
+        last_loss=float(ckpt["last_loss"]),
+        last_train_seconds=float(ckpt["last_train_seconds"]),
+    )
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def new_run_dir(logdir: Path) -> Path:
+    """Create `<logdir>/<YYYY-MM-DD--HH:MM:SS>/` as the original, never reusing a directory."""
+    stamp = time.strftime("%Y-%m-%d--%H:%M:%S")
+    Path(logdir).mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        path = Path(logdir) / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()  # atomic: two runs started in the same second get different names
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {logdir}")
+
+
+def preflight(cfg: Config) -> None:
+    """Check what only the machine can tell (device, model_dir) before anything is written.
+
+    Raises:
+        ConfigError: CUDA asked for but absent, or a model_dir without a saved model.
+    """
+    resolve_device(cfg.device)
+    init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+    if init.load_model and init.model_dir:
+        path = Path(init.model_dir) / runlog.MODEL_FILE
+        if not path.is_file():
+            raise ConfigError(f"model_dir {init.model_dir} holds no {runlog.MODEL_FILE}")
+
+
+def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "device"}
+
+
+class _Run:
+    """The objects of one run, built from its Config; `execute` is the loop of spec §7."""
+
+    def __init__(self, cfg: Config, outdir: Path, *, progress_bars: bool) -> None:
+        self.cfg, self.outdir, self.bars = cfg, outdir, progress_bars
+        self.device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+        self.rngs = make_rngs(cfg.seed, self.device)
+        sim, log_cfg = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.log_cfg
+        self.env = make_env(
+            cfg.env,
+            render_mode="rgb_array" if log_cfg.nrecord > 0 else None,
+            max_episode_steps=sim.task_hor,
+        )
+        self.env.reset(seed=cfg.seed)
+        self.env.action_space.seed(cfg.seed)
+        self.task = make_task(cfg.env, device=self.device)
+        self.data_task = make_task(cfg.env, device="cpu", dtype=torch.float64)
+        init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+        self.model = build_model(cfg, self.task, self.device)
+        self.optimizer = make_optimizer(self.model, init.lr)
+        if init.load_model and init.model_dir:
+            self._load_pretrained(Path(init.model_dir))
+        self.mpc = build_controller(cfg, self.task, self.model, self.rngs.plan)
+        self.random = RandomPolicy(self.task.ac_lb, self.task.ac_ub, self.rngs.actions)
+
+    def _load_pretrained(self, model_dir: Path) -> None:
+        loaded, opt_state = load_model(model_dir / runlog.MODEL_FILE, device=self.device)
+        self.model.load_state_dict(loaded.state_dict())
+        if opt_state is not None:
+            self.optimizer.load_state_dict(opt_state)
+
+    # -- pieces of the loop --
+
+    def policy(self, state: RunState) -> Policy:
+        return self.mpc if state.trained else self.random
+
+    def collect(self, state: RunState, count: int, iterdir: Path | None, nrecord: int) -> tuple:
+        """`count` rollouts; the first `nrecord` recorded to `iterdir/rollout<j>.mp4`."""
+        sim, log_cfg = self.cfg.exp_cfg.sim_cfg, self.cfg.ctrl_cfg.log_cfg
+        policy = self.policy(state)
+        preds: dict[str, list[np.ndarray]] = {"predictions": [], "means": [], "vars": []}
+        logging_preds = policy is self.mpc and (log_cfg.log_traj_preds or log_cfg.log_particles)
+
+        def record_prediction(obs: np.ndarray) -> None:
+            particles = self.mpc.predict_particles(obs, self.mpc.last_plan, self.rngs.plan)
+            if log_cfg.log_particles:
+                preds["predictions"].append(particles.cpu().numpy())
+            if log_cfg.log_traj_preds:
+                preds["means"].append(particles.mean(dim=1).cpu().numpy())
+                preds["vars"].append(particles.var(dim=1, unbiased=False).cpu().numpy())
+
+        episodes = []
+        for j in range(count):
+            frames: list[np.ndarray] | None = [] if j < nrecord else None
+            bar = tqdm(total=sim.task_hor, desc=f"rollout {j}", leave=False, disable=not self.bars)
+
+            def on_step(obs: np.ndarray, bar: tqdm = bar) -> None:
+                if logging_preds:
+                    record_prediction(obs)
+                bar.update()
+
+            with bar:
+                episodes.append(
+                    rollout(
+                        self.env,
+                        policy,
+                        sim.task_hor,
+                        noise_std=sim.noise_std if sim.stochastic else None,
+                        rng=self.rngs.actions,
+                        frames=frames,
+                        on_step=on_step,
+                    )
+                )
+            if frames is not None and iterdir is not None:
+                write_video(iterdir / f"rollout{j}.mp4", frames, self.env.metadata["render_fps"])
+        if logging_preds and iterdir is not None:
+            arrays = {k: np.stack(v) for k, v in preds.items() if v}
+            runlog.write_predictions(iterdir / runlog.PREDICTIONS_FILE, arrays)
+        return episodes
+
+    def train(self, state: RunState) -> None:
+        train_cfg = self.cfg.ctrl_cfg.prop_cfg.model_train_cfg
+        inputs, targets = training_data(self.data_task, state.episodes)
+        start = time.perf_counter()
+        report = fit(
+            self.model,
+            self.optimizer,
+            inputs.to(self.device),
+            targets.to(self.device),
+            epochs=train_cfg.epochs,
+            batch_size=train_cfg.batch_size,
+            generator=self.rngs.train,
+            holdout_ratio=train_cfg.holdout_ratio,
+            max_logging=train_cfg.max_logging,
+        )
+        state.last_train_seconds = time.perf_counter() - start
+        state.last_loss = float(report.epoch_losses[-1])
+        state.trained = True
+        log.info(
+            "trained on %d transitions in %.1f s, loss %.4g",
+            inputs.shape[0],
+            state.last_train_seconds,
+            state.last_loss,
+        )
+
+    def checkpoint(self, state: RunState) -> None:
+        payload = _state_dict(state, self.model, self.optimizer, self.rngs, self.env)
+        runlog.save_checkpoint(self.outdir / runlog.CHECKPOINT_FILE, payload)
+
+    def write_results(self, state: RunState, iterdir: Path) -> None:
+        runlog.write_logs(self.outdir / runlog.LOGS_FILE, state.episodes, state.returns)
+        runlog.write_progress(self.outdir / runlog.PROGRESS_FILE, state.progress)
+        save_model(self.outdir / runlog.MODEL_FILE, self.model, self.optimizer)
+        if self.cfg.ctrl_cfg.log_cfg.save_all_models:
+            save_model(iterdir / runlog.MODEL_FILE, self.model, self.optimizer)
+
+    # -- the loop --
+
+    def execute(self) -> None:
+        cfg, outdir = self.cfg, self.outdir
+        loop, log_cfg = cfg.exp_cfg.exp_cfg, cfg.exp_cfg.log_cfg
+        ckpt_path = outdir / runlog.CHECKPOINT_FILE
+        state = RunState(trained=cfg.ctrl_cfg.prop_cfg.model_pretrained)
+        if ckpt_path.is_file():
+            ckpt = runlog.load_checkpoint(ckpt_path)
+            state = _restore(ckpt, self.model, self.optimizer, self.rngs, self.env)
+            if state.iteration >= loop.ntrain_iters:
+                log.info("run in %s is already finished; nothing to do", outdir)
+                return
+            log.info("resuming from iteration %d in %s", state.iteration + 1, outdir)
+        else:
+            runlog.write_config(outdir / runlog.CONFIG_FILE, cfgmod.to_dict(cfg))
+            state.episodes = self.collect(state, loop.ninit_rollouts, None, 0)
+            if loop.ninit_rollouts > 0:
+                self.train(state)
+            self.checkpoint(state)
+        task_hor = cfg.exp_cfg.sim_cfg.task_hor
+        for i in range(state.iteration + 1, loop.ntrain_iters + 1):
+            iterdir = outdir / f"train_iter{i}"
+            iterdir.mkdir(parents=True, exist_ok=True)
+            count = max(log_cfg.neval, loop.nrollouts_per_iter)
+            episodes = self.collect(state, count, iterdir, log_cfg.nrecord)
+            state.episodes.extend(episodes[: loop.nrollouts_per_iter])
+            new_returns = [e.ret for e in episodes[: log_cfg.neval]]
+            state.returns.extend(new_returns)
+            plan_seconds = sum(e.plan_seconds for e in episodes)
+            row = ProgressRow(
+                iteration=i,
+                env_steps=(loop.ninit_rollouts + i * loop.nrollouts_per_iter) * task_hor,
+                episode_return=float(np.mean(new_returns)),
+                max_return=float(max(state.returns)),
+                model_loss=state.last_loss,
+                train_seconds=state.last_train_seconds,
+                plan_seconds=plan_seconds,
+                ms_per_action=1000.0 * plan_seconds / (count * task_hor),
+            )
+            state.progress.append(row)
+            self.write_results(state, iterdir)
+            log.info(
+                "iteration %d/%d: return %.2f, max-so-far %.2f, model loss %.4g, "
+                "train %.1f s, plan %.1f s (%.1f ms/action)",
+                i,
+                loop.ntrain_iters,
+                row.episode_return,
+                row.max_return,
+                row.model_loss,
+                row.train_seconds,
+                row.plan_seconds,
+                row.ms_per_action,
+            )
+            if i < loop.ntrain_iters:
+                self.train(state)
+            state.iteration = i
+            self.checkpoint(state)
+            if not any(iterdir.iterdir()):
+                iterdir.rmdir()
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    """Write frames to an mp4 atomically (imageio-ffmpeg's bundled ffmpeg)."""
+    import imageio.v2 as imageio
+
+    write_atomic(path, lambda tmp: imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1))
+
+
+def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path:
+    """Run (or resume, or skip if finished) the experiment `cfg` in `outdir`.
+
+    Args:
+        cfg: a validated configuration.
+        outdir: the run directory; created if missing. If it holds a checkpoint of the same
+            configuration, the run continues from its last finished iteration.
+        progress_bars: draw progress bars (default: when stderr is a terminal).
+
+    Returns:
+        The run directory.
+
+    Raises:
+        ConfigError: the directory holds a run of another configuration, or a bad model_dir.
+    """
+    preflight(cfg)
+    outdir = Path(outdir)
+    stored_cfg = outdir / runlog.CONFIG_FILE
+    if (outdir / runlog.CHECKPOINT_FILE).is_file() and stored_cfg.is_file():
+        stored = runlog.read_config(stored_cfg)
+        if _comparable(stored) != _comparable(cfgmod.to_dict(cfg)):
+            raise ConfigError(
+                f"{outdir} holds a run with a different configuration; "
+                "choose another output directory"
+            )
+    outdir.mkdir(parents=True, exist_ok=True)
+    bars = sys.stderr.isatty() if progress_bars is None else progress_bars
+    _Run(cfg, outdir, progress_bars=bars).execute()
+    return outdir
