@@ -104,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_mbexp(args: argparse.Namespace) -> int:
     from pets.config import build_config
-    from pets.experiment import new_run_dir, preflight, run
 
     cfg = build_config(args.env, args.ca, args.o, seed=args.seed, device=args.device)
+    from pets.experiment import new_run_dir, preflight, run  # torch loads only for valid input
+
     preflight(cfg)
     outdir = Path(args.outdir) if args.outdir else new_run_dir(Path(args.logdir))
     run(cfg, outdir)
@@ -116,7 +117,6 @@ def _cmd_mbexp(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from pets.config import build_config
-    from pets.experiment import new_run_dir, preflight, run
 
     # PETS: render.py appends these overrides after the user's (spec §7.2).
     forced = [
@@ -128,6 +128,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         ("exp_cfg.log_cfg.nrecord", "1"),
     ]
     cfg = build_config(args.env, args.ca, [*args.o, *forced], seed=args.seed, device=args.device)
+    from pets.experiment import new_run_dir, preflight, run
+
     preflight(cfg)
     outdir = new_run_dir(Path(args.logdir))
     run(cfg, outdir)

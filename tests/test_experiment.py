@@ -1,0 +1,176 @@
+"""End-to-end runs of `pets mbexp` / `pets render` on tiny settings: files, shapes, resume, video."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from pets import config as c
+from pets import runlog
+from pets.cli import main
+
+OBS_ACT_DIMS = {"cartpole": (4, 1), "reacher": (17, 7), "pusher": (20, 7), "halfcheetah": (18, 6)}
+
+# A planner small enough for seconds per run on a CPU; PE-TSinf needs npart % 5 == 0.
+TINY = [
+    ("exp_cfg.sim_cfg.task_hor", "12"),
+    ("exp_cfg.exp_cfg.ntrain_iters", "2"),
+    ("ctrl_cfg.opt_cfg.plan_hor", "3"),
+    ("ctrl_cfg.opt_cfg.cfg.popsize", "16"),
+    ("ctrl_cfg.opt_cfg.cfg.num_elites", "4"),
+    ("ctrl_cfg.opt_cfg.cfg.max_iters", "2"),
+    ("ctrl_cfg.prop_cfg.npart", "5"),
+    ("ctrl_cfg.prop_cfg.model_train_cfg.epochs", "1"),
+]
+
+
+def tiny_args(env: str, outdir: Path, extra: list[tuple[str, str]] = (), seed: int = 0) -> list:
+    argv = ["mbexp", "-env", env, "-outdir", str(outdir), "-device", "cpu", "-seed", str(seed)]
+    for path, value in [*TINY, *extra]:
+        argv += ["-o", path, value]
+    return argv
+
+
+def load_logs(run_dir: Path) -> dict[str, np.ndarray]:
+    mat = scipy.io.loadmat(run_dir / runlog.LOGS_FILE)
+    return {k: mat[k] for k in runlog.LOGS_NDIM}
+
+
+@pytest.mark.parametrize("env", c.ENV_NAMES)
+def test_tiny_run_writes_the_original_logs(env: str, tmp_path: Path) -> None:
+    assert main(tiny_args(env, tmp_path)) == 0
+    logs = load_logs(tmp_path)
+    d, a = OBS_ACT_DIMS[env]
+    n = 1 + 2  # ninit_rollouts + ntrain_iters · nrollouts_per_iter
+    assert logs["observations"].shape == (n, 12 + 1, d)
+    assert logs["actions"].shape == (n, 12, a)
+    assert logs["rewards"].shape == (n, 12)
+    assert logs["returns"].shape == (1, 2)
+    # returns are the episode sums of the planned rollouts; the random rollout 0 is excluded
+    np.testing.assert_allclose(logs["returns"][0], logs["rewards"][1:].sum(axis=1))
+    lb, ub = (-3.0, 3.0) if env == "cartpole" else (-20.0, 20.0) if env == "reacher" else None
+    if lb is not None:
+        assert lb <= logs["actions"].min() and logs["actions"].max() <= ub
+    # the resolved config round-trips and names the method
+    stored = runlog.read_config(tmp_path / runlog.CONFIG_FILE)
+    assert (stored["env"], stored["model_type"], stored["prop_type"]) == (env, "PE", "TSinf")
+    assert c.from_dict(stored).exp_cfg.sim_cfg.task_hor == 12
+    with open(tmp_path / runlog.PROGRESS_FILE) as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == runlog.PROGRESS_COLUMNS
+    assert [int(r["env_steps"]) for r in rows] == [24, 36]  # random rollout included
+    returns = logs["returns"][0]
+    np.testing.assert_allclose(
+        [float(r["max_return"]) for r in rows], np.maximum.accumulate(returns)
+    )
+    assert (tmp_path / runlog.MODEL_FILE).is_file()
+
+
+def test_every_method_and_random_shooting_run(tmp_path: Path) -> None:
+    valid = [(m, p) for m, props in c.ALLOWED_PROPS.items() for p in props]
+    for model, prop in valid:
+        out = tmp_path / f"{model}-{prop}"
+        argv = tiny_args("cartpole", out, [("exp_cfg.exp_cfg.ntrain_iters", "1")])
+        argv += ["-ca", "model-type", model, "-ca", "prop-type", prop]
+        if prop == "E":  # E fixes npart to one particle (read-only)
+            i = argv.index("ctrl_cfg.prop_cfg.npart")
+            del argv[i - 1 : i + 2]
+        assert main(argv) == 0, (model, prop)
+        assert load_logs(out)["returns"].shape == (1, 1)
+    out = tmp_path / "random"
+    argv = ["mbexp", "-env", "cartpole", "-outdir", str(out), "-device", "cpu", "-ca", "opt-type",
+            "Random", "-o", "ctrl_cfg.opt_cfg.cfg.popsize", "16"]  # fmt: skip
+    argv += sum((["-o", p, v] for p, v in TINY if "cfg.cfg" not in p), [])
+    assert main(argv) == 0
+    assert load_logs(out)["returns"].shape == (1, 2)
+
+
+def test_same_seed_same_logs_and_other_seed_differs(tmp_path: Path) -> None:
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        assert main(tiny_args("cartpole", tmp_path / name, seed=seed)) == 0
+    a, b, c_ = (load_logs(tmp_path / n) for n in "abc")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["actions"], c_["actions"])
+
+
+def test_finished_run_does_nothing_and_says_so(tmp_path: Path, capsys, caplog) -> None:
+    argv = tiny_args("cartpole", tmp_path, [("exp_cfg.exp_cfg.ntrain_iters", "1")])
+    assert main(argv) == 0
+    before = (tmp_path / runlog.LOGS_FILE).stat().st_mtime_ns
+    caplog.set_level("INFO")
+    assert main(argv) == 0
+    assert "already finished; nothing to do" in caplog.text
+    assert (tmp_path / runlog.LOGS_FILE).stat().st_mtime_ns == before
+
+
+def test_outdir_with_another_config_is_refused(tmp_path: Path, capsys) -> None:
+    assert main(tiny_args("cartpole", tmp_path, [("exp_cfg.exp_cfg.ntrain_iters", "1")])) == 0
+    code = main(tiny_args("cartpole", tmp_path, [("ctrl_cfg.opt_cfg.plan_hor", "4")]))
+    assert code == 2
+    assert "different configuration" in capsys.readouterr().err
+
+
+def test_logdir_gets_a_fresh_timestamped_directory_per_run(tmp_path: Path) -> None:
+    from pets.experiment import new_run_dir
+
+    first, second = new_run_dir(tmp_path), new_run_dir(tmp_path)
+    assert first != second and first.parent == second.parent == tmp_path
+    assert len(first.name.split("--")) == 2  # YYYY-MM-DD--HH:MM:SS
+
+
+def test_killed_run_resumes_to_the_same_logs(tmp_path: Path) -> None:
+    """SIGKILL a run after its first finished iteration; restarting it must end bit-identical."""
+    extra = [("exp_cfg.exp_cfg.ntrain_iters", "4"), ("exp_cfg.sim_cfg.task_hor", "30")]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert main(tiny_args("cartpole", full, extra)) == 0
+
+    cmd = [sys.executable, "-m", "pets", *tiny_args("cartpole", killed, extra)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    progress = killed / runlog.PROGRESS_FILE
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if progress.is_file() and len(progress.read_text().splitlines()) >= 2:  # header + row 1
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not any(p.name.startswith(".") for p in killed.iterdir()), "a temp file was left"
+
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from iteration" in resumed.stderr
+    a, b = load_logs(full), load_logs(killed)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.render
+def test_render_records_one_rollout_of_task_hor_frames(tmp_path: Path) -> None:
+    import imageio.v2 as imageio
+
+    run_dir = tmp_path / "run"
+    assert main(tiny_args("cartpole", run_dir, [("exp_cfg.exp_cfg.ntrain_iters", "1")])) == 0
+    argv = ["render", "-env", "cartpole", "-model-dir", str(run_dir), "-logdir", str(tmp_path)]
+    argv += ["-device", "cpu"] + sum((["-o", p, v] for p, v in TINY if "ntrain" not in p), [])
+    try:
+        assert main(argv) == 0
+    except Exception as err:  # no GL backend on this machine
+        pytest.skip(f"rendering unavailable: {err}")
+    (video,) = tmp_path.glob("*/train_iter1/rollout0.mp4")
+    frames = np.stack(imageio.mimread(video, memtest=False))
+    assert frames.shape[0] == 12
+    assert frames.std() > 0  # a real picture, not a blank frame
+    logs = load_logs(video.parent.parent)
+    assert logs["returns"].shape == (1, 1) and logs["observations"].shape[0] == 1
