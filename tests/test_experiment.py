@@ -1,4 +1,4 @@
-"""End-to-end runs of `pets mbexp` / `pets render` on tiny settings: files, shapes, resume, video."""
+"""End-to-end runs of `pets mbexp` and `pets render` on tiny settings: files, shapes, resume."""
 
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ TINY = [
 ]
 
 
+def o_flags(pairs: list[tuple[str, str]]) -> list[str]:
+    return [item for path, value in pairs for item in ("-o", path, value)]
+
+
 def tiny_args(env: str, outdir: Path, extra: list[tuple[str, str]] = (), seed: int = 0) -> list:
     argv = ["mbexp", "-env", env, "-outdir", str(outdir), "-device", "cpu", "-seed", str(seed)]
-    for path, value in [*TINY, *extra]:
-        argv += ["-o", path, value]
-    return argv
+    return argv + o_flags([*TINY, *extra])
 
 
 def load_logs(run_dir: Path) -> dict[str, np.ndarray]:
@@ -89,7 +91,7 @@ def test_every_method_and_random_shooting_run(tmp_path: Path) -> None:
     out = tmp_path / "random"
     argv = ["mbexp", "-env", "cartpole", "-outdir", str(out), "-device", "cpu", "-ca", "opt-type",
             "Random", "-o", "ctrl_cfg.opt_cfg.cfg.popsize", "16"]  # fmt: skip
-    argv += sum((["-o", p, v] for p, v in TINY if "cfg.cfg" not in p), [])
+    argv += o_flags([(p, v) for p, v in TINY if "cfg.cfg" not in p])
     assert main(argv) == 0
     assert load_logs(out)["returns"].shape == (1, 2)
 
@@ -163,7 +165,7 @@ def test_render_records_one_rollout_of_task_hor_frames(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     assert main(tiny_args("cartpole", run_dir, [("exp_cfg.exp_cfg.ntrain_iters", "1")])) == 0
     argv = ["render", "-env", "cartpole", "-model-dir", str(run_dir), "-logdir", str(tmp_path)]
-    argv += ["-device", "cpu"] + sum((["-o", p, v] for p, v in TINY if "ntrain" not in p), [])
+    argv += ["-device", "cpu", *o_flags([(p, v) for p, v in TINY if "ntrain" not in p])]
     try:
         assert main(argv) == 0
     except Exception as err:  # no GL backend on this machine
