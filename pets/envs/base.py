@@ -9,6 +9,7 @@ Knows nothing of models or planners.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -47,6 +48,12 @@ def add_skybox(spec: mujoco.MjSpec) -> None:
         width=64,
         height=64,
     )
+
+
+def squared_norm(action: np.ndarray) -> float:
+    """Return ‖a‖² in float64 (actions arrive as float32; the reward is float64)."""
+    a = np.asarray(action, dtype=np.float64)
+    return float(np.dot(a, a))
 
 
 class SpecMujocoEnv(MujocoEnv):
@@ -100,7 +107,11 @@ class SpecMujocoEnv(MujocoEnv):
         )
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
-        model = self._build_spec().compile()
+        with warnings.catch_warnings():
+            # half_cheetah.xml's settotalmass: deprecated in MuJoCo 4 but still applied. Doing
+            # the scaling after compiling changes stat.meaninertia (a solver scale), so keep it.
+            warnings.filterwarnings("ignore", message="compiler attribute 'settotalmass'")
+            model = self._build_spec().compile()
         # As MujocoEnv does: MjrContext copies these, so grow the offscreen buffer to the frame.
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)

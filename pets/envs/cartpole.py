@@ -15,7 +15,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset
+from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
 
 ASSET = gym_asset("inverted_pendulum.xml")
 FRAME_SKIP = 2
@@ -140,7 +140,7 @@ class CartpoleEnv(SpecMujocoEnv, EzPickle):
         x, theta = obs[0], obs[1]
         ee = np.array([x - POLE_LENGTH * np.sin(theta), -POLE_LENGTH * np.cos(theta)])
         reward_tip = float(np.exp(-np.sum(np.square(ee - TARGET)) / POLE_LENGTH**2))
-        reward_ctrl = -AC_COST_WEIGHT * float(np.sum(np.square(action)))
+        reward_ctrl = -AC_COST_WEIGHT * squared_norm(action)
         return reward_tip + reward_ctrl, {"reward_tip": reward_tip, "reward_ctrl": reward_ctrl}
 
     def _get_obs(self) -> np.ndarray:

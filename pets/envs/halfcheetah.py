@@ -15,7 +15,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, gym_asset
+from pets.envs.base import SpecMujocoEnv, Task, gym_asset, squared_norm
 
 ASSET = gym_asset("half_cheetah.xml")
 FRAME_SKIP = 5
@@ -32,7 +32,7 @@ DEFAULT_CAMERA_CONFIG: dict[str, Any] = {
 
 
 def build_spec() -> mujoco.MjSpec:
-    """Return gymnasium's half-cheetah model unchanged."""
+    """Return gymnasium's half-cheetah model unchanged (it sets the total mass to 14 kg)."""
     return mujoco.MjSpec.from_file(ASSET)
 
 
@@ -128,7 +128,7 @@ class HalfCheetahEnv(SpecMujocoEnv, EzPickle):
 
     def _get_rew(self, obs: np.ndarray, action: np.ndarray) -> tuple[float, dict[str, float]]:
         reward_run = float(obs[0])
-        reward_ctrl = -AC_COST_WEIGHT * float(np.sum(np.square(action)))
+        reward_ctrl = -AC_COST_WEIGHT * squared_norm(action)
         return reward_run + reward_ctrl, {"reward_run": reward_run, "reward_ctrl": reward_ctrl}
 
     def _get_obs(self) -> np.ndarray:

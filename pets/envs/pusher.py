@@ -17,7 +17,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset
+from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
 
 ASSET = gym_asset("pusher_v5.xml")
 FRAME_SKIP = 4
@@ -154,7 +154,7 @@ class PusherEnv(SpecMujocoEnv, EzPickle):
         obj = self.subtree_com("object")
         reward_near = -float(np.sum(np.abs(obj - self.subtree_com("tips_arm"))))
         reward_dist = -float(np.sum(np.abs(obj - self.ac_goal_pos)))
-        reward_ctrl = -float(np.sum(np.square(action)))
+        reward_ctrl = -squared_norm(action)
         reward = (
             DIST_WEIGHT * reward_dist + NEAR_WEIGHT * reward_near + AC_COST_WEIGHT * reward_ctrl
         )

@@ -18,7 +18,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset
+from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
 
 ASSET = gym_asset("pusher.xml")
 FRAME_SKIP = 2
@@ -225,7 +225,7 @@ class Reacher3DEnv(SpecMujocoEnv, EzPickle):
 
     def _get_rew(self, obs: np.ndarray, action: np.ndarray) -> tuple[float, dict[str, float]]:
         reward_dist = -float(np.sum(np.square(_ee_position_np(obs[:7]) - self.goal)))
-        reward_ctrl = -AC_COST_WEIGHT * float(np.sum(np.square(action)))
+        reward_ctrl = -AC_COST_WEIGHT * squared_norm(action)
         return reward_dist + reward_ctrl, {"reward_dist": reward_dist, "reward_ctrl": reward_ctrl}
 
     def _get_obs(self) -> np.ndarray:
