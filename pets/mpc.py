@@ -1,0 +1,293 @@
+"""The MPC controller of PETS: candidate costs, warm start, action buffer, prediction logging.
+
+Owns `spec/pets-facts.md` §6.1, §6.2 and §6.7: the cost of candidate action sequences from a task,
+a model and a propagation; the controller that re-plans every `per` steps with a shifted warm
+start; and the re-propagation of a chosen plan for logging. Everything stays on the model's
+device; `MPC.act` is the only host-device boundary. Knows nothing of file formats or training.
+Random actions before the first training are the experiment's business, not the MPC's.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pets.errors import ConfigError
+from pets.propagation import DynamicsModel, Propagation
+
+__all__ = ["MPC", "NAN_COST", "Optimizer", "PlanningTask", "action_bounds", "candidate_costs"]
+
+NAN_COST = 1e6  # spec/pets-facts.md §6.2 (§12.11): NaN particle totals cost this much
+
+
+class PlanningTask(Protocol):
+    """The planning side of a task (`pets.envs.base.Task`) as the MPC uses it."""
+
+    obs_dim: int
+    act_dim: int
+    ac_lb: np.ndarray
+    ac_ub: np.ndarray
+
+    def obs_preproc(self, obs: Tensor) -> Tensor: ...
+    def obs_postproc(self, obs: Tensor, pred: Tensor) -> Tensor: ...
+    def obs_cost(self, obs: Tensor) -> Tensor: ...
+    def ac_cost(self, act: Tensor) -> Tensor: ...
+    def update_goal(self, env: object) -> None: ...
+
+
+class Optimizer(Protocol):
+    """`CEMOptimizer` or `RandomOptimizer`."""
+
+    lb: Tensor
+
+    def solve(
+        self,
+        mean0: Tensor,
+        var0: Tensor,
+        cost_fn: object,
+        generator: torch.Generator,
+    ) -> Tensor: ...
+
+
+def model_device_dtype(model: object) -> tuple[torch.device, torch.dtype]:
+    """Return the device and dtype of the model's first float tensor (CPU float32 if none)."""
+    if isinstance(model, torch.nn.Module):
+        for t in (*model.parameters(), *model.buffers()):
+            if t.is_floating_point():
+                return t.device, t.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def action_bounds(
+    task: PlanningTask, plan_hor: int, *, device: torch.device | str, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """Tile the task's action bounds over the horizon, for the optimizers.
+
+    Returns:
+        lb [H, a] and ub [H, a] on `device`.
+    """
+    lb = torch.as_tensor(np.asarray(task.ac_lb), dtype=dtype, device=device)
+    ub = torch.as_tensor(np.asarray(task.ac_ub), dtype=dtype, device=device)
+    return lb.expand(plan_hor, -1).clone(), ub.expand(plan_hor, -1).clone()  # [a] -> [H, a]
+
+
+def _rollout_states(
+    task: PlanningTask,
+    model: DynamicsModel,
+    propagation: Propagation,
+    state: Tensor,
+    acts: Tensor,
+    generator: torch.Generator,
+) -> Tensor:
+    """One propagation step: states [M, d] and actions [M, a] -> next states [M, d]."""
+    inputs = torch.cat([task.obs_preproc(state), acts], dim=-1)  # -> [M, d_in]
+    pred = propagation(model, inputs, generator)  # [M, d_in] -> [M, d_out]
+    # PETS: obs_postproc2 is the identity in all four tasks, so it is left out.
+    return task.obs_postproc(state, pred)  # -> [M, d]
+
+
+def candidate_costs(
+    task: PlanningTask,
+    model: DynamicsModel,
+    propagation: Propagation,
+    obs: Tensor,
+    actions: Tensor,
+    generator: torch.Generator,
+) -> Tensor:
+    """Score candidate action sequences by propagating particles (`spec/pets-facts.md` §6.2).
+
+    All `N·P` particles start at `obs`; a particle's total is
+    `Σ_t obs_cost(s_{t+1}) + ac_cost(a_t)` over the horizon (no discount); NaN totals become
+    `NAN_COST`; a candidate's cost is the mean over its P particles.
+
+    Args:
+        task: planning side of the task.
+        model: the dynamics ensemble.
+        propagation: how particles pass through the model; P = `propagation.npart`.
+        obs: [d] current observation, on the model's device.
+        actions: [N, H, a] candidate sequences.
+        generator: random source on the model's device.
+
+    Returns:
+        [N] candidate costs.
+    """
+    n, h, a = actions.shape
+    p = propagation.npart
+    state = obs.expand(n * p, -1)  # [d] -> [M, d]
+    acts = actions.transpose(0, 1).unsqueeze(2).expand(h, n, p, a)  # -> [H, N, P, a]
+    acts = acts.reshape(h, n * p, a)  # [H, N, P, a] -> [H, M, a], candidate-major
+    ac_costs = task.ac_cost(actions.reshape(n * h, a)).view(n, h)  # [N·H, a] -> [N, H]
+    total = torch.zeros((n, p), device=actions.device, dtype=actions.dtype)  # [N, P]
+    for t in range(h):
+        state = _rollout_states(task, model, propagation, state, acts[t], generator)
+        total = total + task.obs_cost(state).view(n, p) + ac_costs[:, t : t + 1]  # [M] -> [N, P]
+    total = torch.where(total.isnan(), NAN_COST, total)
+    return total.mean(dim=1)  # [N, P] -> [N]
+
+
+def predict_trajectories(
+    task: PlanningTask,
+    model: DynamicsModel,
+    propagation: Propagation,
+    obs: Tensor,
+    plan: Tensor,
+    generator: torch.Generator,
+) -> Tensor:
+    """Propagate P particles along one plan and keep every state (`spec/pets-facts.md` §6.7).
+
+    Args:
+        task: planning side of the task.
+        model: the dynamics ensemble.
+        propagation: how particles pass through the model; P = `propagation.npart`.
+        obs: [d] start observation.
+        plan: [H, a] the action sequence.
+        generator: random source on the model's device.
+
+    Returns:
+        [H+1, P, d] particle states, the start state first.
+    """
+    p = propagation.npart
+    state = obs.expand(p, -1)  # [d] -> [P, d]
+    states = [state]
+    for t in range(plan.shape[0]):
+        acts = plan[t].expand(p, -1)  # [a] -> [P, a]
+        state = _rollout_states(task, model, propagation, state, acts, generator)
+        states.append(state)
+    return torch.stack(states)  # H+1 × [P, d] -> [H+1, P, d]
+
+
+class MPC:
+    """Model-predictive control with a warm-started optimizer (`spec/pets-facts.md` §6.1).
+
+    Every `per` steps the optimizer solves from the previous solution shifted left by `per` steps
+    (padded with the bounds' midpoint, which is 0 in all four tasks as the original's zeros) and
+    the fixed initial variance `(ub − lb)²/16`; the first `per` actions are buffered and returned
+    one per `act` call.
+
+    Args:
+        task: planning side of the task, on the model's device and dtype.
+        model: the dynamics ensemble; its device and dtype are the planner's.
+        propagation: particle propagation, with `npart` particles.
+        optimizer: CEM or random shooting, built with bounds [plan_hor, a] on the model's device.
+        plan_hor: H.
+        per: re-plan every `per` steps, 1 ≤ per ≤ H.
+        npart: P, must equal `propagation.npart`.
+        generator: random source on the model's device.
+
+    Raises:
+        ConfigError: `per` out of range or `npart` not the propagation's.
+    """
+
+    def __init__(
+        self,
+        task: PlanningTask,
+        model: DynamicsModel,
+        propagation: Propagation,
+        optimizer: Optimizer,
+        *,
+        plan_hor: int,
+        per: int,
+        npart: int,
+        generator: torch.Generator,
+    ) -> None:
+        if not 1 <= per <= plan_hor:
+            raise ConfigError(f"per must be in [1, plan_hor={plan_hor}], got {per}")
+        if npart != propagation.npart:
+            raise ConfigError(f"npart {npart} differs from the propagation's {propagation.npart}")
+        device, dtype = model_device_dtype(model)
+        lb, ub = action_bounds(task, plan_hor, device=device, dtype=dtype)
+        if tuple(optimizer.lb.shape) != tuple(lb.shape):
+            raise ConfigError(
+                f"optimizer bounds are {tuple(optimizer.lb.shape)}, the MPC needs "
+                f"[plan_hor, a] = {tuple(lb.shape)}"
+            )
+        self.task = task
+        self.model = model
+        self.propagation = propagation
+        self.optimizer = optimizer
+        self.plan_hor = plan_hor
+        self.per = per
+        self.npart = npart
+        self.generator = generator
+        self.device, self.dtype = device, dtype
+        self._midpoint = (lb + ub) / 2  # [H, a]; PETS pads with zeros, the midpoint of all four
+        self._init_var = (ub - lb).square() / 16  # [H, a], σ = (ub − lb)/4, same at every re-plan
+        self._prev_sol = self._midpoint.clone()  # [H, a] warm start
+        self._obs = torch.zeros(task.obs_dim, device=device, dtype=dtype)  # [d] static input
+        self._buffer: list[np.ndarray] = []
+        self.last_plan = self._midpoint.clone()  # [H, a]
+
+    def reset(self, env: object) -> None:
+        """Start an episode: warm start back to the midpoint, re-read the task's goal from `env`."""
+        self._prev_sol = self._midpoint.clone()
+        # DEVIATION: the original keeps leftover buffered actions across episodes; they were
+        # planned for the previous episode, so they are dropped (same whenever task_hor % per == 0).
+        self._buffer = []
+        self.task.update_goal(env)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Return the next action, re-planning when the buffer is empty.
+
+        Args:
+            obs: [d] the current observation.
+
+        Returns:
+            [a] float32 action.
+        """
+        if not self._buffer:
+            self._obs.copy_(torch.as_tensor(np.asarray(obs), dtype=self.dtype))
+            plan = self.replan()
+            self._buffer = list(plan[: self.per].cpu().numpy().astype(np.float32))  # the one sync
+        return self._buffer.pop(0)
+
+    @torch.no_grad()
+    def replan(self) -> Tensor:
+        """Solve from the warm start for the observation held in the static input; no host sync.
+
+        Returns:
+            [H, a] the optimizer's solution (also kept as `last_plan`).
+        """
+        plan = self.optimizer.solve(self._prev_sol, self._init_var, self.cost, self.generator)
+        self._prev_sol = shift_plan(plan, self.per, self._midpoint)
+        self.last_plan = plan
+        return plan
+
+    def cost(self, actions: Tensor) -> Tensor:
+        """Cost of candidate sequences [N, H, a] -> [N] from the current observation."""
+        return candidate_costs(
+            self.task, self.model, self.propagation, self._obs, actions, self.generator
+        )
+
+    @torch.no_grad()
+    def predict_particles(
+        self, obs: np.ndarray, plan: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """Re-propagate `plan` from `obs` with fresh randomness (for `log_traj_preds`).
+
+        Args:
+            obs: [d] start observation.
+            plan: [H, a] action sequence, e.g. `last_plan`.
+            generator: random source on the model's device.
+
+        Returns:
+            [H+1, P, d] particle states, the start state first.
+        """
+        start = torch.as_tensor(np.asarray(obs), dtype=self.dtype, device=self.device)
+        return predict_trajectories(self.task, self.model, self.propagation, start, plan, generator)
+
+
+def shift_plan(plan: Tensor, per: int, pad: Tensor) -> Tensor:
+    """Warm start: drop the first `per` steps of `plan` and append `per` steps of `pad`.
+
+    Args:
+        plan: [H, a] the last solution.
+        per: steps executed from it.
+        pad: [H, a] padding rows (the bounds' midpoint).
+
+    Returns:
+        [H, a] the shifted plan.
+    """
+    return torch.cat([plan[per:], pad[:per]])  # [H-per, a] ++ [per, a] -> [H, a]
