@@ -48,7 +48,7 @@ def rollout(name: str, seed: int, steps: int) -> tuple[gym.Env, np.ndarray, np.n
     observations, actions, rewards = [obs], [], []
     for _ in range(steps):
         action = rng.uniform(low, high).astype(np.float32)
-        obs, reward, terminated, truncated, _ = env.step(action)
+        obs, reward, terminated, _, _ = env.step(action)
         assert not terminated
         observations.append(obs)
         actions.append(action)
@@ -102,7 +102,7 @@ def test_env_spaces_dt_and_horizon_match_spec(name: str) -> None:
     assert env.metadata["render_fps"] == round(1 / dt)
     assert env.spec.max_episode_steps == horizon
     module = importlib.import_module(f"pets.envs.{name}")
-    assert module.TASK_HORIZON == horizon
+    assert horizon == module.TASK_HORIZON
 
 
 @envs
