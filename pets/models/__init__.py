@@ -1,0 +1,51 @@
+"""Learned dynamics models of PETS: D, P, DE and PE ensembles (`spec/pets-facts.md` §5).
+
+Owns the batched ensemble MLP, its input scaler, the training objective, the original-style
+training call and save/load. Knows nothing of environments, propagation or planners (it imports
+only torch, numpy and `pets.errors`/`pets.fileio`).
+
+Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
+term), `training` (optimiser, step, `fit`), `saving` (model files).
+"""
+
+from __future__ import annotations
+
+from pets.models.ensemble import (
+    Ensemble,
+    EnsembleLinear,
+    InputScaler,
+    bound_logvar,
+    init_pets_linear_,
+    predict_aggregated,
+)
+from pets.models.losses import (
+    gaussian_nll_loss,
+    half_mse_loss,
+    logvar_bound_loss,
+    member_mse,
+    model_loss,
+    weight_decay_loss,
+)
+from pets.models.saving import load_model, save_model
+from pets.models.training import FitReport, fit, make_optimizer, train_step
+
+__all__ = [
+    "Ensemble",
+    "EnsembleLinear",
+    "FitReport",
+    "InputScaler",
+    "bound_logvar",
+    "fit",
+    "gaussian_nll_loss",
+    "half_mse_loss",
+    "init_pets_linear_",
+    "load_model",
+    "logvar_bound_loss",
+    "make_optimizer",
+    "member_mse",
+    "model_loss",
+    "predict_aggregated",
+    "save_model",
+    "train_step",
+    "weight_decay_loss",
+]

@@ -1,0 +1,84 @@
+"""Save and load a PETS ensemble with its optimiser state in a safe format.
+
+A model file is one `torch.save`d dict of plain values and tensors, so
+`torch.load(path, weights_only=True)` reads it: `format`, `architecture` (constructor arguments
+and dtype), `state_dict` (weights, scaler buffers, log-variance bounds) and `optimizer` (the
+optimiser's state dict or None). Writes are atomic (`pets.fileio.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from pets.errors import ConfigError
+from pets.fileio import atomic_path
+from pets.models.ensemble import Ensemble
+
+MODEL_FORMAT = "pets.models.Ensemble/1"
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    model: Ensemble,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
+    """Write `model` (and the optimiser's state, for resuming training) to `path` atomically.
+
+    Args:
+        path: destination file (conventionally `model.pt`).
+        model: the ensemble.
+        optimizer: its optimiser, or None to store no optimiser state.
+    """
+    dtype = next(model.parameters()).dtype
+    architecture = {**model.architecture(), "dtype": str(dtype).removeprefix("torch.")}
+    blob = {
+        "format": MODEL_FORMAT,
+        "architecture": architecture,
+        "state_dict": model.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def load_model(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> tuple[Ensemble, dict | None]:
+    """Read a file written by `save_model`.
+
+    The model is rebuilt from its stored architecture without touching the global random
+    state, then given the stored tensors, so it predicts bit-identically to the saved one.
+
+    Args:
+        path: the model file.
+        device: where to put the model and the optimiser state.
+
+    Returns:
+        The model and the optimiser state dict (None if none was saved); restore the latter
+        with `make_optimizer(model, lr).load_state_dict(state)`.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ConfigError: the file is not a PETS model file.
+    """
+    blob = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
+        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+        raise ConfigError(
+            f"{path} is not a PETS model file (format {found!r}, expected {MODEL_FORMAT!r})"
+        )
+    architecture = dict(blob["architecture"])
+    dtype = _DTYPES[architecture.pop("dtype")]
+    # A private generator: loading must not advance the caller's global random state.
+    model = Ensemble(**architecture, generator=torch.Generator())
+    model.to(device=device, dtype=dtype)
+    model.load_state_dict(blob["state_dict"])
+    return model, blob["optimizer"]
