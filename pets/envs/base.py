@@ -66,7 +66,7 @@ class SpecMujocoEnv(MujocoEnv):
     The first offscreen render picks a working headless GL backend (`pets.envs.rendering`).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES}
+    metadata = {"render_modes": RENDER_MODES}  # noqa: RUF012  (gymnasium: Env instance attr)
 
     def __init__(
         self,
@@ -94,6 +94,8 @@ class SpecMujocoEnv(MujocoEnv):
             default_camera_config: attributes of the free camera (`mjvCamera`) to set.
         """
         self._build_spec = build_spec
+        # The class's render_fps is for the default frame_skip; the instance's follows its dt.
+        self.metadata = {k: v for k, v in type(self).metadata.items() if k != "render_fps"}
         obs_space = gym.spaces.Box(low=-np.inf, high=np.inf, shape=(obs_dim,), dtype=np.float64)
         MujocoEnv.__init__(
             self,
@@ -105,6 +107,7 @@ class SpecMujocoEnv(MujocoEnv):
             height=height,
             default_camera_config=default_camera_config,
         )
+        self.metadata["render_fps"] = round(1.0 / self.dt)
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
         with warnings.catch_warnings():

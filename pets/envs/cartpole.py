@@ -7,7 +7,7 @@ down at θ = 0, and a 3 m rail. Imports nothing from models or planners.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -97,7 +97,7 @@ class CartpoleEnv(SpecMujocoEnv, EzPickle):
     instead of the global numpy RNG.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata = {  # noqa: RUF012  (gymnasium declares it on Env, not as a ClassVar)
         **SpecMujocoEnv.metadata,
         "render_fps": round(1 / (0.02 * FRAME_SKIP)),
     }
@@ -127,7 +127,9 @@ class CartpoleEnv(SpecMujocoEnv, EzPickle):
             default_camera_config=default_camera_config or DEFAULT_CAMERA_CONFIG,
         )
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Simulate one step; the reward is computed on the state after it."""
         self.do_simulation(action, self.frame_skip)
         obs = self._get_obs()

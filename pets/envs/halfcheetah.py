@@ -7,7 +7,7 @@ and leaves out the x position. Imports nothing from models or planners.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -85,7 +85,7 @@ class HalfCheetahEnv(SpecMujocoEnv, EzPickle):
     `self.np_random` instead of the global numpy RNG.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata = {  # noqa: RUF012  (gymnasium declares it on Env, not as a ClassVar)
         **SpecMujocoEnv.metadata,
         "render_fps": round(1 / (0.01 * FRAME_SKIP)),
     }
@@ -116,7 +116,9 @@ class HalfCheetahEnv(SpecMujocoEnv, EzPickle):
         )
         self._prev_qpos = self.data.qpos.copy()
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Simulate one step; the reward is computed on the state after it."""
         self._prev_qpos = self.data.qpos.copy()
         self.do_simulation(action, self.frame_skip)

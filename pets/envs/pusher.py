@@ -8,7 +8,7 @@ documented in `PusherEnv`). Imports nothing from models or planners.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import mujoco
@@ -110,7 +110,7 @@ class PusherEnv(SpecMujocoEnv, EzPickle):
       numpy RNG).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata = {  # noqa: RUF012  (gymnasium declares it on Env, not as a ClassVar)
         **SpecMujocoEnv.metadata,
         "render_fps": round(1 / (0.01 * FRAME_SKIP)),
     }
@@ -141,7 +141,9 @@ class PusherEnv(SpecMujocoEnv, EzPickle):
             default_camera_config=default_camera_config or DEFAULT_CAMERA_CONFIG,
         )
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Simulate one step; PETS computes the reward on the state before it."""
         reward, info = self._get_rew(action)
         self.do_simulation(action, self.frame_skip)
@@ -227,4 +229,7 @@ class PusherTask(Task):
 
     def update_goal(self, env: gym.Env) -> None:
         """Copy the goal position the env stored at reset (works through wrappers)."""
-        self.goal.copy_(torch.as_tensor(env.unwrapped.ac_goal_pos, dtype=self.dtype))
+        base = env.unwrapped
+        if not isinstance(base, PusherEnv):
+            raise TypeError(f"update_goal needs a PusherEnv, got {type(base).__name__}")
+        self.goal.copy_(torch.as_tensor(base.ac_goal_pos, dtype=self.dtype))

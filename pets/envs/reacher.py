@@ -9,7 +9,7 @@ Imports nothing from models or planners.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import mujoco
@@ -182,7 +182,7 @@ class Reacher3DEnv(SpecMujocoEnv, EzPickle):
     `qpos[7:10]`, and the goal body never moved). Randomness comes from `self.np_random`.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {
+    metadata = {  # noqa: RUF012  (gymnasium declares it on Env, not as a ClassVar)
         **SpecMujocoEnv.metadata,
         "render_fps": round(1 / (0.01 * FRAME_SKIP)),
     }
@@ -214,7 +214,9 @@ class Reacher3DEnv(SpecMujocoEnv, EzPickle):
         )
         self._goal_site = self.model.site("goal").id
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Simulate one step; the reward is computed on the state after it."""
         self.do_simulation(action, self.frame_skip)
         obs = self._get_obs()
@@ -312,4 +314,7 @@ class Reacher3DTask(Task):
 
     def update_goal(self, env: gym.Env) -> None:
         """Copy the goal of the env's current episode (works through wrappers)."""
-        self.goal.copy_(torch.as_tensor(env.unwrapped.goal, dtype=self.dtype))
+        base = env.unwrapped
+        if not isinstance(base, Reacher3DEnv):
+            raise TypeError(f"update_goal needs a Reacher3DEnv, got {type(base).__name__}")
+        self.goal.copy_(torch.as_tensor(base.goal, dtype=self.dtype))

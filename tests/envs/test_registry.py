@@ -8,6 +8,7 @@ import weight, and the env's own reward on real random-action rollouts for the p
 from __future__ import annotations
 
 import importlib
+import pickle
 import subprocess
 import sys
 import warnings
@@ -187,3 +188,18 @@ def test_same_seed_replays_and_other_seed_differs(name: str) -> None:
     np.testing.assert_array_equal(obs_a, obs_b)
     np.testing.assert_array_equal(rew_a, rew_b)
     assert not np.array_equal(obs_a[0], obs_c[0])
+
+
+@envs
+def test_env_pickles_and_replays(name: str) -> None:
+    env = make_env(name).unwrapped
+    clone = pickle.loads(pickle.dumps(env))
+    np.testing.assert_array_equal(env.reset(seed=5)[0], clone.reset(seed=5)[0])
+
+
+@envs
+def test_render_fps_follows_frame_skip(name: str) -> None:
+    cls = type(make_env(name).unwrapped)
+    env = cls(frame_skip=3)
+    assert env.metadata["render_fps"] == round(1 / env.dt)
+    assert cls.metadata["render_fps"] == round(1 / SPEC[name][4])
