@@ -1,0 +1,34 @@
+"""Analysis: run directories' logs.mat → tidy tables → summary tables and figures.
+
+`aggregate` reads runs and writes `returns.csv`, `summary.csv`, `summary.md`,
+`diagnostics.csv` and `metrics.json`; `make_figures` draws `learning_curves`, `ablation` and
+`diagnostics` (PNG and PDF) from those tables. Submodules: `load` (reader, tidy frame),
+`tables`, `figures`, `reference`, `pipeline`. Must not import torch (a test checks it in a fresh
+interpreter); matplotlib and seaborn load only when figures are drawn.
+"""
+
+from __future__ import annotations
+
+from pets.analysis.load import (
+    DIAGNOSTIC_COLUMNS,
+    TIDY_COLUMNS,
+    RunReadError,
+    Runs,
+    load_runs,
+    read_table,
+)
+from pets.analysis.pipeline import aggregate, make_figures
+from pets.analysis.tables import SUMMARY_COLUMNS, summarize
+
+__all__ = [
+    "DIAGNOSTIC_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "TIDY_COLUMNS",
+    "RunReadError",
+    "Runs",
+    "aggregate",
+    "load_runs",
+    "make_figures",
+    "read_table",
+    "summarize",
+]

@@ -1,0 +1,521 @@
+"""Run directories → tidy frames: one of returns, one of diagnostics.
+
+Owns reading a finished (or still running) run directory (`logs.mat`, `config.yaml`,
+`progress.csv`; contract §4, `spec/pets-facts.md` §7), including `logs.mat` files written by the
+original TensorFlow code, and the tidy layout every table and figure starts from: one row per
+`env, model, prop, opt, seed, iteration`, factors as ordered categoricals. Must not import torch
+(nor `pets.runlog`, which does).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.io
+import yaml
+
+from pets.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LOGS_FILE = "logs.mat"
+CONFIG_FILE = "config.yaml"
+PROGRESS_FILE = "progress.csv"
+RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"  # the workflow's layout (contract §4)
+
+ENV_ORDER = ("cartpole", "reacher", "pusher", "halfcheetah")
+MODEL_ORDER = ("D", "P", "DE", "PE")
+PROP_ORDER = ("E", "DS", "TS1", "TSinf", "MM")
+OPT_ORDER = ("CEM", "Random")
+FACTOR_ORDER: dict[str, tuple[str, ...]] = {
+    "env": ENV_ORDER,
+    "model": MODEL_ORDER,
+    "prop": PROP_ORDER,
+    "opt": OPT_ORDER,
+}
+RUN_KEYS = ("env", "model", "prop", "opt", "seed")  # identify one run
+TIDY_COLUMNS = (
+    "env",
+    "model",
+    "prop",
+    "opt",
+    "method",
+    "seed",
+    "iteration",
+    "env_steps",
+    "episode_return",
+    "max_return",
+)
+DIAGNOSTIC_VALUES = ("model_loss", "train_seconds", "plan_seconds", "ms_per_action")
+DIAGNOSTIC_COLUMNS = (*TIDY_COLUMNS[:8], *DIAGNOSTIC_VALUES)
+_INT_COLUMNS = ("seed", "iteration", "env_steps")
+
+# Gymnasium ids a config may name instead of the short env names.
+_ENV_IDS = {
+    "pets/Cartpole-v0": "cartpole",
+    "pets/Reacher3D-v0": "reacher",
+    "pets/Pusher-v0": "pusher",
+    "pets/HalfCheetah-v0": "halfcheetah",
+}
+_METHOD_DIR = re.compile(r"^(?P<model>[^-]+)-(?P<prop>[^-]+)-(?P<opt>[^-]+)$")
+_SEED_DIR = re.compile(r"^seed(?P<seed>-?\d+)$")
+
+
+class RunReadError(ConfigError):
+    """A run's files are missing, truncated or corrupt; the message names the file.
+
+    Attributes:
+        path: the offending file (or run directory).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the tables need to know about one run besides its returns.
+
+    Attributes:
+        run_dir: the run directory.
+        env, model, prop, opt, seed: the grid factors.
+        task_hor: steps per episode (T); None until known from config.yaml or logs.mat.
+        ninit_rollouts: random rollouts before the first training.
+        nrollouts_per_iter: rollouts per training iteration.
+        neval: evaluation returns logged per iteration.
+    """
+
+    run_dir: Path
+    env: str
+    model: str
+    prop: str
+    opt: str
+    seed: int
+    task_hor: int | None = None
+    ninit_rollouts: int = 1
+    nrollouts_per_iter: int = 1
+    neval: int = 1
+
+    @property
+    def method(self) -> str:
+        """The paper's name of the model × propagation pair, e.g. `PE-TSinf`."""
+        return f"{self.model}-{self.prop}"
+
+    def env_steps(self, iteration: np.ndarray) -> np.ndarray:
+        """Env steps taken by the end of each (1-based) iteration, random rollouts included."""
+        assert self.task_hor is not None, "task_hor is resolved before steps are counted"
+        return (self.ninit_rollouts + iteration * self.nrollouts_per_iter) * self.task_hor
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Everything read from a set of run directories.
+
+    Attributes:
+        returns: the tidy frame (`TIDY_COLUMNS`), one row per run × iteration.
+        diagnostics: `DIAGNOSTIC_COLUMNS`, one row per progress.csv line (may be empty).
+        skipped: `(run_dir, message)` of each bad run left out (only with `skip_bad`).
+    """
+
+    returns: pd.DataFrame
+    diagnostics: pd.DataFrame
+    skipped: tuple[tuple[Path, str], ...] = ()
+
+
+# --- finding runs ------------------------------------------------------------------------------
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand paths into run directories.
+
+    A path holding `logs.mat` (or naming a `logs.mat` file) is one run. A directory without one
+    stands for every run below it (e.g. `results/runs`) when any is found; otherwise it is kept
+    as is, so that reading it reports the missing file. Duplicates are dropped, order is kept.
+    """
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.name == LOGS_FILE and path.is_file():
+            path = path.parent
+        if path.is_dir() and not (path / LOGS_FILE).exists():
+            below = sorted(p.parent for p in path.rglob(LOGS_FILE))
+            if below:
+                found.update(dict.fromkeys(below))
+                continue
+        found[path] = None
+    return list(found)
+
+
+# --- config and factors ------------------------------------------------------------------------
+
+
+def _lookup(tree: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _factors_from_path(run_dir: Path) -> dict[str, Any]:
+    """Factors from `.../{env}/{model}-{prop}-{opt}/seed{seed}/`; empty when it does not match."""
+    parts = run_dir.absolute().parts
+    if len(parts) < 3:
+        return {}
+    method, seed = _METHOD_DIR.match(parts[-2]), _SEED_DIR.match(parts[-1])
+    if method is None or seed is None:
+        return {}
+    return {"env": parts[-3], **method.groupdict(), "seed": int(seed["seed"])}
+
+
+def _factors_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    sources = {
+        "env": ("env",),
+        "model": ("model_type", "ctrl_cfg.prop_cfg.model_init_cfg.model_type"),
+        "prop": ("prop_type", "ctrl_cfg.prop_cfg.prop_type"),
+        "opt": ("opt_type", "ctrl_cfg.opt_cfg.opt_type"),
+        "seed": ("seed",),
+    }
+    out: dict[str, Any] = {}
+    for factor, keys in sources.items():
+        value = next((v for v in (_lookup(config, k) for k in keys) if v is not None), None)
+        if value is not None:
+            out[factor] = value
+    return out
+
+
+def read_config(run_dir: Path) -> dict[str, Any] | None:
+    """Read `config.yaml` of a run; None when the run has none (e.g. the original's runs).
+
+    Raises:
+        RunReadError: the file exists but is not a YAML mapping.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunReadError(path, f"cannot read config.yaml ({exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RunReadError(path, f"corrupt config.yaml ({exc})") from exc
+    if not isinstance(data, Mapping):
+        raise RunReadError(path, "config.yaml does not hold a mapping of settings")
+    return dict(data)
+
+
+def _count(config: Mapping[str, Any], key: str, default: int, minimum: int, path: Path) -> int:
+    value = _lookup(config, key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RunReadError(path, f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
+    """Resolve a run's factors and loop settings.
+
+    Factors come from `config.yaml` where it has them, else from the path pattern
+    `RUN_PATTERN`. Loop settings come from the config; without one they default to the
+    original's 1 random rollout, 1 rollout per iteration and 1 evaluation, and `task_hor` is
+    left for `logs.mat` (its rewards' second axis) to fill in.
+
+    Raises:
+        RunReadError: a factor is in neither place, or a setting is not a valid count.
+    """
+    run_dir = Path(run_dir)
+    factors = _factors_from_path(run_dir)
+    cfg_path = run_dir / CONFIG_FILE
+    factors.update(_factors_from_config(config or {}))
+    missing = [f for f in RUN_KEYS if f not in factors]
+    if missing:
+        where = "config.yaml or the path" if config is not None else "the path (no config.yaml)"
+        raise RunReadError(
+            run_dir, f"cannot tell {', '.join(missing)} from {where}; expected .../{RUN_PATTERN}/"
+        )
+    seed = factors["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise RunReadError(cfg_path, f"seed must be an integer, got {seed!r}")
+    env = str(factors["env"])
+    cfg = config or {}
+    return RunInfo(
+        run_dir=run_dir,
+        env=_ENV_IDS.get(env, env),
+        model=str(factors["model"]),
+        prop=str(factors["prop"]),
+        opt=str(factors["opt"]),
+        seed=seed,
+        task_hor=_count(cfg, "exp_cfg.sim_cfg.task_hor", 0, 1, cfg_path) or None,
+        ninit_rollouts=_count(cfg, "exp_cfg.exp_cfg.ninit_rollouts", 1, 0, cfg_path),
+        nrollouts_per_iter=_count(cfg, "exp_cfg.exp_cfg.nrollouts_per_iter", 1, 1, cfg_path),
+        neval=_count(cfg, "exp_cfg.log_cfg.neval", 1, 1, cfg_path),
+    )
+
+
+# --- logs.mat and progress.csv -----------------------------------------------------------------
+
+
+def read_logs(path: Path) -> tuple[np.ndarray, int]:
+    """Read the evaluation returns and the episode length from a `logs.mat`.
+
+    Accepts our files (rewards [N, T]) and the original's (rewards [N, T] or [N, T, 1]);
+    observations and actions are not read (their T or T+1 rows do not matter here).
+
+    Returns:
+        returns: [iters·neval] evaluation returns in logged order.
+        task_hor: T, the rewards' second axis.
+
+    Raises:
+        RunReadError: the file is missing, truncated, corrupt or lacks `returns`/`rewards`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunReadError(path, "missing logs.mat (has the run finished an iteration?)")
+    try:
+        mat = scipy.io.loadmat(path, variable_names=("returns", "rewards"))
+    except Exception as exc:  # scipy raises many types for damaged files; all mean the same here
+        reason = f"{type(exc).__name__}: {exc}"
+        raise RunReadError(path, f"cannot read logs.mat, truncated or corrupt ({reason})") from exc
+    for key in ("returns", "rewards"):
+        if key not in mat:
+            raise RunReadError(path, f"logs.mat has no {key!r} (truncated, or not a PETS log)")
+        if not np.issubdtype(mat[key].dtype, np.number):
+            raise RunReadError(path, f"logs.mat {key!r} is not numeric ({mat[key].dtype})")
+    rewards, returns = mat["rewards"], mat["returns"]
+    if rewards.ndim == 3 and rewards.shape[2] == 1:
+        rewards = rewards[:, :, 0]  # the original's README layout [N, T, 1]
+    if rewards.ndim != 2:
+        raise RunReadError(path, f"rewards must be [N, T] or [N, T, 1], got {rewards.shape}")
+    if returns.ndim > 2 or (returns.ndim == 2 and min(returns.shape) > 1):
+        raise RunReadError(path, f"returns must be [1, K], got {returns.shape}")
+    return returns.astype(np.float64).ravel(), int(rewards.shape[1])
+
+
+def _return_rows(info: RunInfo, returns: np.ndarray, path: Path) -> pd.DataFrame:
+    if returns.size == 0:
+        raise RunReadError(path, "logs.mat holds no evaluation returns (no finished iteration)")
+    if returns.size % info.neval:
+        raise RunReadError(
+            path, f"{returns.size} returns is not a multiple of exp_cfg.log_cfg.neval={info.neval}"
+        )
+    per_iter = returns.reshape(-1, info.neval)  # [iters·neval] -> [iters, neval]
+    # Max-so-far over every evaluation episode, as the paper plots (spec §10); fmax skips NaN.
+    best = np.fmax.accumulate(returns).reshape(-1, info.neval)[:, -1]
+    iteration = np.arange(1, per_iter.shape[0] + 1, dtype=np.int64)
+    return pd.DataFrame(
+        {
+            **_factor_columns(info),
+            "iteration": iteration,
+            "env_steps": info.env_steps(iteration),
+            "episode_return": per_iter.mean(axis=1),
+            "max_return": best,
+        }
+    )
+
+
+def _factor_columns(info: RunInfo) -> dict[str, Any]:
+    return {
+        "env": info.env,
+        "model": info.model,
+        "prop": info.prop,
+        "opt": info.opt,
+        "method": info.method,
+        "seed": info.seed,
+    }
+
+
+def read_progress(info: RunInfo) -> pd.DataFrame:
+    """Read a run's `progress.csv` into `DIAGNOSTIC_COLUMNS` rows (empty when there is none).
+
+    Diagnostic columns the file lacks are NaN; `env_steps` is counted from the config when
+    absent.
+
+    Raises:
+        RunReadError: the file exists but cannot be parsed, lacks `iteration`, or holds a value
+            that is not a number.
+    """
+    path = info.run_dir / PROGRESS_FILE
+    if not path.is_file():
+        return _empty(DIAGNOSTIC_COLUMNS)
+    try:
+        raw = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise RunReadError(path, f"corrupt progress.csv ({exc})") from exc
+    if "iteration" not in raw.columns:
+        raise RunReadError(path, "progress.csv has no 'iteration' column")
+    try:
+        iteration = pd.to_numeric(raw["iteration"]).astype(np.int64).to_numpy()
+        values = {c: _numeric(raw, c, len(raw)) for c in DIAGNOSTIC_VALUES}
+        steps = (
+            pd.to_numeric(raw["env_steps"]).astype(np.int64).to_numpy()
+            if "env_steps" in raw.columns
+            else info.env_steps(iteration)
+        )
+    except (ValueError, TypeError) as exc:
+        reason = f"progress.csv holds a value that is not a number ({exc})"
+        raise RunReadError(path, reason) from exc
+    frame = {**_factor_columns(info), "iteration": iteration, "env_steps": steps, **values}
+    return pd.DataFrame(frame, columns=list(DIAGNOSTIC_COLUMNS))
+
+
+def _numeric(raw: pd.DataFrame, column: str, n: int) -> np.ndarray:
+    if column not in raw.columns:
+        return np.full(n, np.nan)
+    return pd.to_numeric(raw[column]).astype(np.float64).to_numpy()
+
+
+def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read one run directory.
+
+    Returns:
+        The run's tidy return rows (`TIDY_COLUMNS`) and diagnostic rows (`DIAGNOSTIC_COLUMNS`),
+        factors as plain strings (see `categorize`).
+
+    Raises:
+        RunReadError: a missing, truncated or corrupt file, named in the message.
+    """
+    run_dir = Path(run_dir)
+    returns, task_hor = read_logs(run_dir / LOGS_FILE)
+    info = run_info(run_dir, read_config(run_dir))
+    if info.task_hor is None:
+        info = _with_task_hor(info, task_hor)
+    rows = _return_rows(info, returns, run_dir / LOGS_FILE)
+    return rows, read_progress(info)
+
+
+def _with_task_hor(info: RunInfo, task_hor: int) -> RunInfo:
+    return RunInfo(**{**info.__dict__, "task_hor": task_hor})
+
+
+# --- many runs ---------------------------------------------------------------------------------
+
+
+def load_runs(run_dirs: Sequence[str | Path], *, skip_bad: bool = False) -> Runs:
+    """Read run directories (expanded by `find_run_dirs`) into tidy frames.
+
+    Args:
+        run_dirs: run directories, or directories above them.
+        skip_bad: leave out runs whose files cannot be read, listing them in `skipped`,
+            instead of failing on the first.
+
+    Returns:
+        The tidy returns and diagnostics, sorted, factors as ordered categoricals.
+
+    Raises:
+        RunReadError: a bad run (without `skip_bad`).
+        ConfigError: no run directory given, or two directories hold the same run.
+    """
+    dirs = find_run_dirs(run_dirs)
+    if not dirs:
+        raise ConfigError("no run directories given")
+    returns, diagnostics, skipped, owner = [], [], [], {}
+    for run_dir in dirs:
+        try:
+            rows, diag = read_run(run_dir)
+        except RunReadError as exc:
+            if not skip_bad:
+                raise
+            log.warning("skipping bad run %s", exc)
+            skipped.append((run_dir, str(exc)))
+            continue
+        key = tuple(rows.loc[0, list(RUN_KEYS)])
+        if key in owner:
+            raise ConfigError(
+                f"{owner[key]} and {run_dir} both hold run "
+                + ", ".join(f"{k}={v}" for k, v in zip(RUN_KEYS, key, strict=True))
+            )
+        owner[key] = run_dir
+        returns.append(rows)
+        diagnostics.append(diag)
+    return Runs(
+        returns=_concat(returns, TIDY_COLUMNS),
+        diagnostics=_concat(diagnostics, DIAGNOSTIC_COLUMNS),
+        skipped=tuple(skipped),
+    )
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    frame = pd.concat(frames, ignore_index=True) if frames else _empty(columns)
+    return categorize(frame, columns)
+
+
+def _categories(values: Iterable[str], order: Sequence[str]) -> list[str]:
+    """Known levels in the canonical order, then unknown ones sorted; only levels present."""
+    present = set(values)
+    return [v for v in order if v in present] + sorted(present - set(order))
+
+
+def method_order(methods: Iterable[str]) -> list[str]:
+    """Methods `model-prop` ordered by model (D, P, DE, PE), then prop (E, DS, TS1, TSinf, MM)."""
+
+    def key(method: str) -> tuple[int, str, int, str]:
+        model, _, prop = method.partition("-")
+        m = MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
+        p = PROP_ORDER.index(prop) if prop in PROP_ORDER else len(PROP_ORDER)
+        return (m, model, p, prop)
+
+    return sorted(set(methods), key=key)
+
+
+def categorize(frame: pd.DataFrame, columns: Sequence[str] = TIDY_COLUMNS) -> pd.DataFrame:
+    """Check the column list, set dtypes and ordered factors, and sort rows deterministically.
+
+    Args:
+        frame: rows with (at least) `columns`.
+        columns: the expected column list, e.g. `TIDY_COLUMNS` or `DIAGNOSTIC_COLUMNS`.
+
+    Returns:
+        A new frame with exactly `columns`: factors as ordered categoricals holding only the
+        levels present, integer columns int64, the rest float64; sorted by the run keys and
+        iteration.
+
+    Raises:
+        ConfigError: a column is missing.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"table lacks columns {missing}; expected {list(columns)}")
+    out = frame.loc[:, list(columns)].copy()
+    for factor, order in FACTOR_ORDER.items():
+        levels = _categories(out[factor].astype(str), order)
+        out[factor] = pd.Categorical(out[factor].astype(str), categories=levels, ordered=True)
+    methods = method_order(out["method"].astype(str))
+    out["method"] = pd.Categorical(out["method"].astype(str), categories=methods, ordered=True)
+    for column in columns:
+        if column in _INT_COLUMNS:
+            out[column] = out[column].astype(np.int64)
+        elif column not in FACTOR_ORDER and column != "method":
+            out[column] = out[column].astype(np.float64)
+    return out.sort_values([*RUN_KEYS, "iteration"], kind="stable").reset_index(drop=True)
+
+
+def read_table(path: Path, columns: Sequence[str] = TIDY_COLUMNS) -> pd.DataFrame:
+    """Read a tidy table written by `aggregate` (e.g. `returns.csv`) back into typed form.
+
+    Raises:
+        ConfigError: the file is missing or its columns are not `columns`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such table (run `pets aggregate` first)")
+    frame = pd.read_csv(path)
+    if tuple(frame.columns) != tuple(columns):
+        raise ConfigError(f"{path}: columns {list(frame.columns)} are not {list(columns)}")
+    return categorize(frame, columns)
