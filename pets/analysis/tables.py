@@ -1,0 +1,281 @@
+"""Tidy frame → comparison tables: final returns with bootstrap CIs, references, DVC metrics.
+
+Owns the summary statistics of issue 8 as frame → frame functions with a deterministic sort,
+and their text forms (CSV, Markdown, the flat `metrics.json` mapping). Must not import torch.
+
+Definitions (also in `workflow/report/summary.rst`):
+- final: the last logged iteration of each run; "final max-so-far" is that row's `max_return`.
+- mean and 95 % CI across seeds: `scipy.stats.bootstrap` of the mean, percentile method (BCa
+  is unstable with the 2–5 seeds of a grid), `BOOTSTRAP_RESAMPLES` resamples, a fresh
+  `np.random.default_rng(BOOTSTRAP_SEED)` per cell so a cell's CI does not depend on which
+  other cells exist; NaN with a single seed.
+- ratio and 90 % threshold: `pets.analysis.reference` (for negative, cost-like returns the
+  ratio is reference/ours and the threshold reference/0.9).
+- steps to threshold: env steps of the first iteration at which the seed-mean max-so-far
+  return reaches the threshold (the curve of the learning-curve figure); NaN if never.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from pets.analysis.load import RUN_KEYS
+from pets.analysis.reference import (
+    REFERENCES,
+    Reference,
+    ratio_to_reference,
+    threshold_return,
+)
+
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_METHOD = "percentile"
+CONFIDENCE = 0.95
+CELL_KEYS = ("env", "model", "prop", "opt")  # one summary row; method = model-prop
+SUMMARY_COLUMNS = (
+    "env",
+    "method",
+    "model",
+    "prop",
+    "opt",
+    "n_seeds",
+    "final_iteration",
+    "final_env_steps",
+    "final_max_return_mean",
+    "final_max_return_ci_low",
+    "final_max_return_ci_high",
+    "final_return_mean",
+    "final_return_ci_low",
+    "final_return_ci_high",
+    "ref_return",
+    "ref_env_steps",
+    "ref_source",
+    "ratio_to_ref",
+    "threshold_return",
+    "steps_to_threshold",
+    "n_seeds_reached",
+)
+METRIC_FIELDS = (
+    "n_seeds",
+    "final_max_return_mean",
+    "final_max_return_ci_low",
+    "final_max_return_ci_high",
+    "final_return_mean",
+    "ratio_to_ref",
+    "steps_to_threshold",
+)
+
+
+def final_rows(tidy: pd.DataFrame) -> pd.DataFrame:
+    """The last logged iteration of every run (one row per env, model, prop, opt, seed)."""
+    last = tidy.groupby(list(RUN_KEYS), observed=True, sort=False)["iteration"].transform("max")
+    return tidy[tidy["iteration"] == last].reset_index(drop=True)
+
+
+def across_seeds(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Mean and standard error of `y` across seeds at each `x`, per method × opt.
+
+    Args:
+        df: rows with `method`, `opt`, `x` and `y` (one per seed at each x).
+        x: the column to group on besides method and opt (e.g. `env_steps`).
+        y: the column to summarise (NaN values are left out).
+
+    Returns:
+        Columns `method, opt, x, mean, se, n`, sorted by method, opt, x; `se` is the sample
+        standard deviation (ddof 1) over √n, NaN for a single seed.
+    """
+    data = df[np.isfinite(df[y].to_numpy(dtype=float))]
+    grouped = data.groupby(["method", "opt", x], observed=True, sort=True)[y]
+    out = grouped.agg(mean="mean", sd="std", n="count").reset_index()
+    out["se"] = out["sd"] / np.sqrt(out["n"])
+    return out[["method", "opt", x, "mean", "se", "n"]]
+
+
+def bootstrap_ci(values: np.ndarray, *, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95 % percentile-bootstrap confidence interval of the mean of `values`.
+
+    Args:
+        values: [n] one number per seed.
+        seed: seeds a fresh generator, so the interval is reproducible.
+
+    Returns:
+        (low, high); (NaN, NaN) for fewer than two values.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return (math.nan, math.nan)
+    result = scipy.stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method=BOOTSTRAP_METHOD,
+        rng=np.random.default_rng(seed),
+    )
+    return (float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def steps_to_threshold(cell: pd.DataFrame, threshold: float) -> tuple[float, int]:
+    """When the seed-mean max-so-far curve of one cell first reaches `threshold`.
+
+    Args:
+        cell: tidy rows of one env × method × opt (all seeds).
+        threshold: the return to reach (`reference.threshold_return`).
+
+    Returns:
+        (env steps of the first iteration whose mean `max_return` across seeds is >= threshold,
+        or NaN; number of seeds whose own max-so-far ever reaches it).
+    """
+    if math.isnan(threshold):
+        return (math.nan, 0)
+    curve = cell.groupby("iteration", sort=True).agg(
+        max_return=("max_return", "mean"), env_steps=("env_steps", "max")
+    )
+    hit = curve.index[curve["max_return"].to_numpy() >= threshold]
+    steps = float(curve.loc[hit[0], "env_steps"]) if len(hit) else math.nan
+    best = cell.groupby("seed", sort=False)["max_return"].max()
+    return (steps, int((best >= threshold).sum()))
+
+
+def summarize(
+    tidy: pd.DataFrame,
+    *,
+    references: Mapping[str, Reference] = REFERENCES,
+    seed: int = BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """One row per env × method × opt: final returns with CIs, the reference, the comparison.
+
+    Args:
+        tidy: the tidy frame (`load.TIDY_COLUMNS`).
+        references: env → reference return (envs without one get NaN comparisons).
+        seed: bootstrap seed.
+
+    Returns:
+        `SUMMARY_COLUMNS`, sorted by env, model, prop, opt in the factors' order.
+    """
+    rows = []
+    for key, cell in tidy.groupby(list(CELL_KEYS), observed=True, sort=True):
+        env, model, prop, opt = key
+        final = final_rows(cell).sort_values("seed")  # CI independent of row order
+        best, last = final["max_return"].to_numpy(), final["episode_return"].to_numpy()
+        ref = references.get(str(env))
+        ref_value = ref.value if ref else math.nan
+        threshold = threshold_return(ref_value)
+        steps, reached = steps_to_threshold(cell, threshold)
+        rows.append(
+            {
+                "env": env,
+                "method": f"{model}-{prop}",
+                "model": model,
+                "prop": prop,
+                "opt": opt,
+                "n_seeds": len(final),
+                "final_iteration": int(final["iteration"].max()),
+                "final_env_steps": int(final["env_steps"].max()),
+                "final_max_return_mean": float(best.mean()),
+                **_ci("final_max_return", best, seed),
+                "final_return_mean": float(last.mean()),
+                **_ci("final_return", last, seed),
+                "ref_return": ref_value,
+                "ref_env_steps": ref.env_steps if ref else math.nan,
+                "ref_source": ref.source if ref else "",
+                "ratio_to_ref": ratio_to_reference(float(best.mean()), ref_value),
+                "threshold_return": threshold,
+                "steps_to_threshold": steps,
+                "n_seeds_reached": reached,
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    for factor in ("env", "model", "prop", "opt", "method"):
+        levels = [v for v in tidy[factor].cat.categories if v in set(out[factor])]
+        out[factor] = pd.Categorical(out[factor], categories=levels, ordered=True)
+    return out
+
+
+def _ci(name: str, values: np.ndarray, seed: int) -> dict[str, float]:
+    low, high = bootstrap_ci(values, seed=seed)
+    return {f"{name}_ci_low": low, f"{name}_ci_high": high}
+
+
+# --- text forms --------------------------------------------------------------------------------
+
+
+def to_csv_text(frame: pd.DataFrame) -> str:
+    """CSV text with a fixed layout (no index, `\\n` line ends, NaN as empty), for DVC hashes."""
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+def _num(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return format(value, fmt)
+
+
+def _with_ci(mean: float, low: float, high: float) -> str:
+    if math.isnan(low):
+        return _num(mean, ".1f")
+    return f"{_num(mean, '.1f')} [{_num(low, '.1f')}, {_num(high, '.1f')}]"
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table with its definitions and the references' sources."""
+    sources = list(dict.fromkeys(s for s in summary["ref_source"] if s))
+    header = (
+        "| env | method | opt | seeds | env steps | final max-so-far [95% CI] "
+        "| final return [95% CI] | reference (steps) | ours/ref | steps to 90% ref |"
+    )
+    lines = [
+        "# PETS reproduction: final returns",
+        "",
+        header,
+        "|" + "---|" * 10,
+    ]
+    for r in summary.itertuples(index=False):
+        ref = "–"
+        if r.ref_source:
+            note = sources.index(r.ref_source) + 1
+            ref = f"{_num(r.ref_return, '.0f')} ({_num(r.ref_env_steps, ',.0f')}) [{note}]"
+        lines.append(
+            f"| {r.env} | {r.method} | {r.opt} | {r.n_seeds} | {r.final_env_steps:,} "
+            f"| {_with_ci(r.final_max_return_mean, r.final_max_return_ci_low, r.final_max_return_ci_high)} "  # noqa: E501
+            f"| {_with_ci(r.final_return_mean, r.final_return_ci_low, r.final_return_ci_high)} "
+            f"| {ref} | {_num(r.ratio_to_ref, '.2f')} | {_num(r.steps_to_threshold, ',.0f')} |"
+        )
+    lines += [
+        "",
+        "Final = last logged iteration of each run; mean across seeds with a 95 % percentile "
+        f"bootstrap CI of the mean ({BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}; none "
+        "with one seed). ours/ref = final max-so-far / reference for positive references and "
+        "reference / final max-so-far (a cost ratio) for negative ones; > 1 is better than the "
+        "reference. Steps to 90% ref: env steps at which the seed-mean max-so-far return first "
+        "reaches 0.9 × reference (positive) or reference / 0.9 (negative).",
+        "",
+    ]
+    lines += [f"[{i}] {source}" for i, source in enumerate(sources, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def metrics(summary: pd.DataFrame, *, n_runs: int) -> dict[str, Any]:
+    """The flat DVC metrics mapping: `n_runs`, then `{env}/{method}/{opt}/{field}`.
+
+    Keys follow the summary's sort and `METRIC_FIELDS`; NaN and ±inf become None (JSON null).
+    """
+    out: dict[str, Any] = {"n_runs": int(n_runs)}
+    for r in summary.itertuples(index=False):
+        for field in METRIC_FIELDS:
+            value = getattr(r, field)
+            if isinstance(value, (int, np.integer)):
+                value = int(value)
+            else:
+                value = float(value)
+                value = value if math.isfinite(value) else None
+            out[f"{r.env}/{r.method}/{r.opt}/{field}"] = value
+    return out
