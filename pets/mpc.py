@@ -222,7 +222,7 @@ class MPC:
 
     def reset(self, env: object) -> None:
         """Start an episode: warm start back to the midpoint, re-read the task's goal from `env`."""
-        self._prev_sol = self._midpoint.clone()
+        self._prev_sol.copy_(self._midpoint)
         # DEVIATION: the original keeps leftover buffered actions across episodes; they were
         # planned for the previous episode, so they are dropped (same whenever task_hor % per == 0).
         self._buffer = []
@@ -245,15 +245,16 @@ class MPC:
 
     @torch.no_grad()
     def replan(self) -> Tensor:
-        """Solve from the warm start for the observation held in the static input; no host sync.
+        """Solve from the warm start for the observation in the static input; no host sync.
 
         Returns:
-            [H, a] the optimizer's solution (also kept as `last_plan`).
+            [H, a] the optimizer's solution: the `last_plan` buffer, overwritten by the next call.
         """
         plan = self.optimizer.solve(self._prev_sol, self._init_var, self.cost, self.generator)
-        self._prev_sol = shift_plan(plan, self.per, self._midpoint)
-        self.last_plan = plan
-        return plan
+        # In place: the re-plan reads and writes fixed buffers, so it can be captured as a graph.
+        self._prev_sol.copy_(shift_plan(plan, self.per, self._midpoint))
+        self.last_plan.copy_(plan)
+        return self.last_plan
 
     def cost(self, actions: Tensor) -> Tensor:
         """Cost of candidate sequences [N, H, a] -> [N] from the current observation."""

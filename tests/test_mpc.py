@@ -6,6 +6,7 @@ NaN cases, spy optimizers that record what the MPC passes them, and the loop ref
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
@@ -268,3 +269,28 @@ def test_mpc_rejects_bad_settings() -> None:
         MPC(task, model, prop, opt, plan_hor=3, per=1, npart=20, generator=_gen())
     with pytest.raises(ConfigError, match="plan_hor"):
         MPC(task, model, prop, SpyOptimizer(4, D), plan_hor=3, per=1, npart=10, generator=_gen())
+
+
+def test_replan_has_no_host_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every way Python code reads a tensor's value back raises inside the re-plan; on CUDA each
+    # would be a device-to-host synchronisation (and would break graph capture).
+    model = point_mass_model(D, E, 0.01)
+    for prop_type in PROP_TYPES:
+        npart = 1 if prop_type == "E" else 10
+        prop = Propagation(prop_type, npart=npart, ensemble_size=E, ign_var=False)
+        mpc = _cem_mpc(_task(), model, prop, plan_hor=3, seed=0, popsize=20, num_elites=4)
+        mpc._obs.copy_(torch.tensor([0.3, 0.1]))
+        with monkeypatch.context() as patch:
+            for name in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist"):
+                patch.setattr(torch.Tensor, name, _forbidden(name))
+            for name in ("cpu", "numpy"):
+                patch.setattr(torch.Tensor, name, _forbidden(name))
+            plan = mpc.replan()
+        assert plan.shape == (3, D)
+
+
+def _forbidden(name: str) -> Callable[..., None]:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"host sync: Tensor.{name} called inside a re-plan")
+
+    return fail
