@@ -1,0 +1,296 @@
+"""Tidy frames → paper-style figures (learning curves, ablation, diagnostics).
+
+Owns one function per figure, `plot_<what>(df) -> Figure`, drawn with seaborn on a plain
+`matplotlib.figure.Figure` with the Agg canvas (no pyplot state, no display needed). They never
+save: the caller writes PNG and PDF through `pets.fileio`. Colours are fixed per method
+(`PALETTE`), line styles per optimizer, so a method looks the same in every figure. Sizes target
+a two-column paper: one panel ≈ 3.4 in wide (a column), two panels side by side ≈ 6.8 in (the
+full text width), fonts from seaborn's "paper" context. Must not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import EngFormatter
+
+from pets.analysis.load import MODEL_ORDER, PROP_ORDER
+from pets.analysis.reference import REFERENCES, Reference
+from pets.analysis.tables import across_seeds, final_rows
+
+PANEL_WIDTH = 3.4  # inches: one column of a two-column paper
+PANEL_HEIGHT = 2.5
+REFERENCE_GID = "reference"  # gid of the dashed reference lines (tests find them by it)
+ENV_TITLES = {
+    "cartpole": "Cartpole",
+    "reacher": "7-DOF Reacher",
+    "pusher": "7-DOF Pusher",
+    "halfcheetah": "Half-cheetah",
+}
+DIAGNOSTIC_LABELS = {
+    "model_loss": "model training loss",
+    "ms_per_action": "planning time per action [ms]",
+}
+OPT_DASHES: dict[str, tuple[float, float] | str] = {"CEM": "", "Random": (1.5, 1.5)}
+OPT_MARKERS = {"CEM": "o", "Random": "D"}
+
+# One hue family per model type, darker shades for the trajectory-sampling propagations, so
+# PE-TSinf (PETS) is the darkest red (the family darkens E < DS < MM < TS1 < TSinf).
+_MODEL_CMAPS = {"D": "Greys", "P": "Purples", "DE": "Blues", "PE": "Reds"}
+_PROP_SHADE = {"E": 0, "DS": 1, "MM": 2, "TS1": 3, "TSinf": 4}
+PALETTE: dict[str, tuple[float, float, float]] = {
+    f"{model}-{prop}": sns.color_palette(_MODEL_CMAPS[model], 8)[3 + _PROP_SHADE[prop]]
+    for model in MODEL_ORDER
+    for prop in PROP_ORDER
+}
+_FALLBACK_COLOURS = sns.color_palette("colorblind", 10)
+
+
+def method_color(method: str) -> tuple[float, float, float]:
+    """The fixed colour of a method; methods outside the grid get a stable fallback colour."""
+    if method in PALETTE:
+        return PALETTE[method]
+    return _FALLBACK_COLOURS[sum(map(ord, method)) % len(_FALLBACK_COLOURS)]
+
+
+def _apply_theme() -> None:
+    # The one theme of every figure; set per call because rcParams are global state.
+    sns.set_theme(
+        context="paper",
+        style="whitegrid",
+        rc={"legend.frameon": False, "pdf.fonttype": 42},  # TrueType: no Type 3 fonts in PDFs
+    )
+
+
+def _new_figure(n_panels: int, *, ncols: int | None = None) -> tuple[Figure, list[Axes]]:
+    """A figure with exactly `n_panels` axes on a grid (no empty slots)."""
+    _apply_theme()
+    ncols = ncols or (1 if n_panels == 1 else 2)
+    nrows = math.ceil(n_panels / ncols)
+    fig = Figure(figsize=(PANEL_WIDTH * ncols, PANEL_HEIGHT * nrows + 0.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
+    return fig, axes
+
+
+def _placeholder(message: str) -> Figure:
+    """A one-panel figure that says why there is nothing to draw."""
+    fig, (ax,) = _new_figure(1)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    return fig
+
+
+def _present(df: pd.DataFrame, column: str) -> list[str]:
+    """Levels of a factor that occur in `df`, in the factor's order."""
+    values = set(df[column].astype(str))
+    levels = df[column].cat.categories if hasattr(df[column], "cat") else sorted(values)
+    return [str(v) for v in levels if str(v) in values]
+
+
+def _line_label(method: str, opt: str, several_opts: bool) -> str:
+    return f"{method} ({opt})" if several_opts else method
+
+
+def _legend(fig: Figure, df: pd.DataFrame, *, reference: bool) -> None:
+    """One legend for the whole figure: a line per method × opt, plus the reference."""
+    several = len(_present(df, "opt")) > 1
+    handles = []
+    pairs = df[["method", "opt"]].drop_duplicates().sort_values(["method", "opt"])
+    for method, opt in pairs.astype(str).itertuples(index=False):
+        dashes = OPT_DASHES.get(opt, "")
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=method_color(method),
+                linestyle=(0, dashes) if dashes else "-",
+                label=_line_label(method, opt, several),
+            )
+        )
+    if reference:
+        handles.append(Line2D([], [], color="0.2", linestyle="--", label="TF original (ref.)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
+
+
+def _reference_line(ax: Axes, ref: Reference | None) -> bool:
+    if ref is None:
+        return False
+    ax.axhline(ref.value, color="0.2", linestyle="--", linewidth=1.0, gid=REFERENCE_GID)
+    return True
+
+
+def _lines(ax: Axes, df: pd.DataFrame, x: str, y: str, several_opts: bool) -> None:
+    """Mean ± standard error across seeds of `y` against `x`, one line per method × opt.
+
+    Drawn with matplotlib from one vectorised aggregation (`tables.across_seeds`): seaborn's
+    lineplot aggregates each x value in Python, minutes for the full grid.
+    """
+    stats = across_seeds(df, x, y)
+    for (method, opt), line in stats.groupby(["method", "opt"], observed=True, sort=True):
+        method, opt = str(method), str(opt)
+        colour, dashes = method_color(method), OPT_DASHES.get(opt, "")
+        xs, mean, se = (line[c].to_numpy(dtype=float) for c in (x, "mean", "se"))
+        ax.plot(
+            xs,
+            mean,
+            color=colour,
+            linestyle=(0, dashes) if dashes else "-",
+            label=_line_label(method, opt, several_opts),
+        )
+        if np.isfinite(se).any():
+            ax.fill_between(xs, mean - se, mean + se, color=colour, alpha=0.2, linewidth=0)
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+
+def plot_learning_curves(
+    df: pd.DataFrame, *, references: Mapping[str, Reference] = REFERENCES
+) -> Figure:
+    """Paper Figure 3: max-so-far return against env steps, one panel per env present.
+
+    One line per method (× optimizer when several are present): the mean across seeds, with a
+    band of ± one standard error of the mean across seeds (no band with one seed). The dashed
+    horizontal line is the original's reference return (`reference.REFERENCES`).
+
+    Args:
+        df: the tidy frame (`load.TIDY_COLUMNS`), any subset.
+        references: env → reference return.
+
+    Returns:
+        The figure (not saved).
+    """
+    envs = _present(df, "env") if len(df) else []
+    if not envs:
+        return _placeholder("no runs to plot")
+    fig, axes = _new_figure(len(envs))
+    several = len(_present(df, "opt")) > 1
+    any_ref = False
+    for i, (ax, env) in enumerate(zip(axes, envs, strict=True)):
+        sub = df[df["env"] == env]
+        _lines(ax, sub, "env_steps", "max_return", several)
+        any_ref |= _reference_line(ax, references.get(env))
+        ax.set_title(ENV_TITLES.get(env, env))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.set_xlabel("environment steps" if i + _ncols(len(envs)) >= len(envs) else "")
+        ax.set_ylabel("max return so far" if i % _ncols(len(envs)) == 0 else "")
+    _legend(fig, df, reference=any_ref)
+    return fig
+
+
+def _ncols(n_panels: int) -> int:
+    return 1 if n_panels == 1 else 2
+
+
+def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REFERENCES) -> Figure:
+    """Ablation: final max-so-far return per model × propagation, one panel per env present.
+
+    One marker per method (× optimizer when several are present; circles CEM, diamonds
+    Random): the mean across seeds of each run's final max-so-far return, error bar ± one
+    standard error of the mean across seeds (none with one seed), small dots for the single
+    seeds; dashed line: the original's reference return. Markers rather than bars because the
+    reacher and pusher returns are negative and close together.
+
+    Args:
+        df: the tidy frame (`load.TIDY_COLUMNS`), any subset.
+        references: env → reference return.
+
+    Returns:
+        The figure (not saved).
+    """
+    finals = final_rows(df) if len(df) else df
+    envs = _present(finals, "env") if len(finals) else []
+    if not envs:
+        return _placeholder("no runs to plot")
+    fig, axes = _new_figure(len(envs))
+    several = len(_present(finals, "opt")) > 1
+    any_ref = False
+    for i, (ax, env) in enumerate(zip(axes, envs, strict=True)):
+        sub = finals[finals["env"] == env]
+        stats = across_seeds(sub.assign(final="final"), "final", "max_return")
+        labels = []
+        for pos, row in enumerate(stats.itertuples(index=False)):
+            method, opt = str(row.method), str(row.opt)
+            labels.append(_line_label(method, opt, several))
+            ax.errorbar(
+                [pos],
+                [row.mean],
+                yerr=[row.se] if np.isfinite(row.se) else None,
+                fmt=OPT_MARKERS.get(opt, "o"),
+                color=method_color(method),
+                markersize=5,
+                capsize=2.5,
+                label=labels[-1],
+            )
+            seeds = sub[(sub["method"] == method) & (sub["opt"] == opt)]["max_return"]
+            offsets = np.linspace(-0.2, 0.2, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+            ax.scatter(pos + offsets, seeds, s=4, color="0.3", linewidths=0, zorder=3)
+        any_ref |= _reference_line(ax, references.get(env))
+        ax.set_xticks(range(len(labels)), labels, rotation=90)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_title(ENV_TITLES.get(env, env))
+        ax.set_ylabel("final max return so far" if i % _ncols(len(envs)) == 0 else "")
+    if any_ref:
+        fig.legend(
+            handles=[Line2D([], [], color="0.2", linestyle="--", label="TF original (ref.)")],
+            loc="outside lower center",
+        )
+    return fig
+
+
+def plot_diagnostics(
+    df: pd.DataFrame, *, columns: Sequence[str] = tuple(DIAGNOSTIC_LABELS)
+) -> Figure:
+    """Per-run diagnostics over iterations: model training loss and planning ms per action.
+
+    One row of panels per diagnostic that has data, one column per env that has data; one line
+    per method (× optimizer) with a band of ± one standard error across seeds. The loss is the
+    last-epoch training loss as logged (NLL for P/PE, ½·MSE for D/DE: compare within a model
+    type only).
+
+    Args:
+        df: the diagnostics frame (`load.DIAGNOSTIC_COLUMNS`), any subset.
+        columns: which diagnostics to draw, in row order.
+
+    Returns:
+        The figure (not saved); a one-panel note when no run has a progress.csv.
+    """
+    finite = {c: df[np.isfinite(df[c].to_numpy(dtype=float))] for c in columns} if len(df) else {}
+    rows = [c for c in columns if len(finite.get(c, ()))]
+    envs = [
+        e
+        for e in (_present(df, "env") if len(df) else [])
+        if any((finite[c]["env"] == e).any() for c in rows)
+    ]
+    if not rows or not envs:
+        return _placeholder("no diagnostics (no progress.csv in these runs)")
+    _apply_theme()
+    fig = Figure(
+        figsize=(max(PANEL_WIDTH, 1.75 * len(envs)), PANEL_HEIGHT * len(rows) + 0.5),
+        layout="constrained",
+    )
+    FigureCanvasAgg(fig)
+    several = len(_present(df, "opt")) > 1
+    for r, column in enumerate(rows):
+        for c, env in enumerate(envs):
+            ax = fig.add_subplot(len(rows), len(envs), r * len(envs) + c + 1)
+            panel = finite[column][finite[column]["env"] == env]
+            _lines(ax, panel, "iteration", column, several)
+            if panel.empty:
+                ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(ENV_TITLES.get(env, env) if r == 0 else "")
+            ax.set_xlabel("iteration" if r == len(rows) - 1 else "")
+            ax.set_ylabel(DIAGNOSTIC_LABELS.get(column, column) if c == 0 else "")
+            ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True, nbins=4))
+    _legend(fig, df, reference=False)
+    return fig

@@ -1,0 +1,184 @@
+"""Figures: panels, lines, bands and colours, read back from the matplotlib objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.colors as mcolors
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from pets.analysis.figures import (
+    PALETTE,
+    REFERENCE_GID,
+    plot_ablation,
+    plot_diagnostics,
+    plot_learning_curves,
+)
+from pets.analysis.load import DIAGNOSTIC_COLUMNS, categorize
+
+T = 10  # steps per episode; ninit = 1 → iteration i ends at (1 + i)·10 env steps
+
+
+def _tidy(runs: dict[tuple[str, str, str, int], Sequence[float]]) -> pd.DataFrame:
+    """Tidy rows from `{(env, method, opt, seed): max-so-far returns}`."""
+    rows = []
+    for (env, method, opt, seed), best in runs.items():
+        model, prop = method.split("-")
+        for i, value in enumerate(best, start=1):
+            rows.append((env, model, prop, opt, method, seed, i, (1 + i) * T, value, value))
+    columns = ["env", "model", "prop", "opt", "method", "seed", "iteration", "env_steps"]
+    return categorize(pd.DataFrame(rows, columns=[*columns, "episode_return", "max_return"]))
+
+
+# cartpole PE-TSinf: max-so-far (10, 30, 30) and (20, 20, 40) → mean 15, 25, 35, se 5, 5, 5
+# cartpole DE-E:     (5, 5, 5) and (7, 7, 7)                → mean 6, se 1
+# pusher PE-TSinf:   (−90, −80, −70) and (−100, −80, −60)   → mean −95, −80, −65, se 5, 0, 5
+RUNS = {
+    ("cartpole", "PE-TSinf", "CEM", 0): [10.0, 30.0, 30.0],
+    ("cartpole", "PE-TSinf", "CEM", 1): [20.0, 20.0, 40.0],
+    ("cartpole", "DE-E", "CEM", 0): [5.0, 5.0, 5.0],
+    ("cartpole", "DE-E", "CEM", 1): [7.0, 7.0, 7.0],
+    ("pusher", "PE-TSinf", "CEM", 0): [-90.0, -80.0, -70.0],
+    ("pusher", "PE-TSinf", "CEM", 1): [-100.0, -80.0, -60.0],
+}
+
+
+def _data_lines(ax: Axes) -> list[Line2D]:
+    return [line for line in ax.get_lines() if line.get_gid() != REFERENCE_GID]
+
+
+def _reference_lines(ax: Axes) -> list[Line2D]:
+    return [line for line in ax.get_lines() if line.get_gid() == REFERENCE_GID]
+
+
+def _same_colour(a: object, b: object) -> bool:
+    return np.allclose(mcolors.to_rgba(a), mcolors.to_rgba(b))
+
+
+def test_plot_learning_curves_panels_lines_bands_references() -> None:
+    fig = plot_learning_curves(_tidy(RUNS))
+    assert isinstance(fig, Figure)
+    cart, push = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["Cartpole", "7-DOF Pusher"]
+    assert cart.get_xlabel() == "environment steps" and cart.get_ylabel() == "max return so far"
+
+    lines = _data_lines(cart)
+    assert [line.get_label() for line in lines] == ["DE-E", "PE-TSinf"]  # model order D<P<DE<PE
+    assert all(_same_colour(line.get_color(), PALETTE[line.get_label()]) for line in lines)
+    np.testing.assert_allclose(lines[1].get_xdata(), [20, 30, 40])
+    np.testing.assert_allclose(lines[1].get_ydata(), [15.0, 25.0, 35.0])
+    np.testing.assert_allclose(lines[0].get_ydata(), [6.0, 6.0, 6.0])
+
+    bands = [c for c in cart.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2  # one ± standard-error band per line
+    ys = bands[1].get_paths()[0].vertices[:, 1]
+    assert (ys.min(), ys.max()) == pytest.approx((10.0, 40.0))  # 15 − 5 … 35 + 5
+
+    (ref,) = _reference_lines(cart)
+    assert ref.get_linestyle() == "--" and list(ref.get_ydata()) == [180.0, 180.0]
+    (ref,) = _reference_lines(push)
+    assert list(ref.get_ydata()) == [-67.0, -67.0]
+    np.testing.assert_allclose(_data_lines(push)[0].get_ydata(), [-95.0, -80.0, -65.0])
+
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["DE-E", "PE-TSinf", "TF original (ref.)"]
+
+
+def test_plot_learning_curves_subset_one_env_one_seed() -> None:
+    fig = plot_learning_curves(_tidy({("reacher", "P-DS", "CEM", 3): [-70.0, -60.0]}))
+    (ax,) = fig.axes
+    (line,) = _data_lines(ax)
+    assert line.get_label() == "P-DS" and _same_colour(line.get_color(), PALETTE["P-DS"])
+    assert not [c for c in ax.collections if isinstance(c, PolyCollection)]  # no band, one seed
+    assert len(_reference_lines(ax)) == 1
+
+
+def test_plot_learning_curves_two_optimizers_and_unknown_env() -> None:
+    runs = {
+        ("cartpole", "PE-TSinf", "CEM", 0): [1.0, 2.0],
+        ("cartpole", "PE-TSinf", "Random", 0): [1.0, 1.5],
+        ("pendulum", "PE-TSinf", "CEM", 0): [3.0, 4.0],
+    }
+    fig = plot_learning_curves(_tidy(runs))
+    cart, pend = fig.axes
+    cem, rnd = _data_lines(cart)
+    assert (cem.get_label(), rnd.get_label()) == ("PE-TSinf (CEM)", "PE-TSinf (Random)")
+    assert _same_colour(cem.get_color(), rnd.get_color())  # colour = method, style = optimizer
+    assert cem.get_linestyle() == "-" and rnd.get_linestyle() != "-"
+    assert pend.get_title() == "pendulum" and not _reference_lines(pend)  # no reference known
+
+
+def test_plot_ablation_final_returns_per_method() -> None:
+    fig = plot_ablation(_tidy(RUNS))
+    cart, push = fig.axes
+    assert [t.get_text() for t in cart.get_xticklabels()] == ["DE-E", "PE-TSinf"]
+    assert [t.get_text() for t in push.get_xticklabels()] == ["PE-TSinf"]
+    de, pe = (c for c in cart.containers if isinstance(c, ErrorbarContainer))
+    # final max-so-far: PE-TSinf 30, 40 → mean 35, se 5; DE-E 5, 7 → mean 6, se 1
+    assert list(pe.lines[0].get_ydata()) == [35.0] and list(de.lines[0].get_ydata()) == [6.0]
+    (segment,) = pe.lines[2][0].get_segments()
+    np.testing.assert_allclose(segment[:, 1], [30.0, 40.0])
+    assert _same_colour(pe.lines[0].get_color(), PALETTE["PE-TSinf"])
+    seeds = [c for c in cart.collections if isinstance(c, PathCollection)]
+    assert [len(c.get_offsets()) for c in seeds] == [2, 2]  # one dot per seed
+    assert sorted(c.get_offsets()[:, 1].tolist() for c in seeds) == [[5.0, 7.0], [30.0, 40.0]]
+    assert len(_reference_lines(cart)) == 1 and cart.get_ylabel() == "final max return so far"
+
+
+def _diagnostics(loss: bool = True) -> pd.DataFrame:
+    rows = []
+    for env in ("cartpole", "reacher"):
+        for seed in (0, 1):
+            for it in (1, 2):
+                ms = 10.0 + seed + it
+                rows.append((env, "PE", "TSinf", "CEM", "PE-TSinf", seed, it, (1 + it) * T,
+                             0.5 * it if loss else np.nan, 1.0, 2.0, ms))  # fmt: skip
+    return categorize(pd.DataFrame(rows, columns=list(DIAGNOSTIC_COLUMNS)), DIAGNOSTIC_COLUMNS)
+
+
+def test_plot_diagnostics_rows_per_diagnostic_columns_per_env() -> None:
+    fig = plot_diagnostics(_diagnostics())
+    assert len(fig.axes) == 4  # (loss, ms per action) × (cartpole, reacher)
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "model training loss",
+        "",
+        "planning time per action [ms]",
+        "",
+    ]
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Cartpole", "7-DOF Reacher"]
+    assert fig.axes[2].get_xlabel() == "iteration"
+    (loss,) = _data_lines(fig.axes[0])
+    np.testing.assert_allclose(loss.get_ydata(), [0.5, 1.0])
+    (ms,) = _data_lines(fig.axes[2])
+    np.testing.assert_allclose(ms.get_ydata(), [11.5, 12.5])  # seeds 0, 1: 10 + s + i
+    assert _same_colour(ms.get_color(), PALETTE["PE-TSinf"])
+
+
+def test_plot_diagnostics_drops_empty_rows_and_says_when_nothing() -> None:
+    fig = plot_diagnostics(_diagnostics(loss=False))
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_ylabel() == "planning time per action [ms]"
+    empty = plot_diagnostics(_diagnostics().iloc[0:0])
+    (ax,) = empty.axes
+    assert not ax.axison and "no progress.csv" in ax.texts[0].get_text()
+
+
+def test_plots_of_no_runs_say_so() -> None:
+    empty = _tidy({})
+    for plot in (plot_learning_curves, plot_ablation):
+        (ax,) = plot(empty).axes
+        assert "no runs" in ax.texts[0].get_text()
+
+
+def test_palette_is_fixed_per_method_and_distinct() -> None:
+    methods = ["D-E", "P-E", "P-DS", "P-MM", *(f"{m}-{p}" for m in ("DE", "PE")
+               for p in ("E", "DS", "TS1", "TSinf", "MM"))]  # fmt: skip
+    colours = {tuple(np.round(PALETTE[m], 6)) for m in methods}
+    assert len(colours) == len(methods)  # the 14 valid model × prop pairs all differ
