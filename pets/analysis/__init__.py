@@ -2,23 +2,17 @@
 
 `aggregate` reads runs and writes `returns.csv`, `summary.csv`, `summary.md`,
 `diagnostics.csv` and `metrics.json`; `make_figures` draws `learning_curves`, `ablation` and
-`diagnostics` (PNG and PDF) from those tables. Submodules: `load` (reader, tidy frame),
-`tables`, `figures`, `reference`, `pipeline`. Must not import torch (a test checks it in a fresh
-interpreter); matplotlib and seaborn load only when figures are drawn.
+`diagnostics` (PNG and PDF) from those tables. Submodules: `load` (run directory → rows),
+`tidy` (the frames' layout), `tables`, `figures`, `reference`, `pipeline`. Must not import torch
+(a test checks it in a fresh interpreter); matplotlib and seaborn load only to draw figures.
 """
 
 from __future__ import annotations
 
-from pets.analysis.load import (
-    DIAGNOSTIC_COLUMNS,
-    TIDY_COLUMNS,
-    RunReadError,
-    Runs,
-    load_runs,
-    read_table,
-)
+from pets.analysis.load import RunReadError, Runs, load_runs
 from pets.analysis.pipeline import aggregate, make_figures
 from pets.analysis.tables import SUMMARY_COLUMNS, summarize
+from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS, read_table
 
 __all__ = [
     "DIAGNOSTIC_COLUMNS",

@@ -22,10 +22,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
+from matplotlib.typing import LineStyleType
 
-from pets.analysis.load import MODEL_ORDER, PROP_ORDER
 from pets.analysis.reference import REFERENCES, Reference
 from pets.analysis.tables import across_seeds, final_rows
+from pets.analysis.tidy import MODEL_ORDER, PROP_ORDER
 
 PANEL_WIDTH = 3.4  # inches: one column of a two-column paper
 PANEL_HEIGHT = 2.5
@@ -40,7 +41,7 @@ DIAGNOSTIC_LABELS = {
     "model_loss": "model training loss",
     "ms_per_action": "planning time per action [ms]",
 }
-OPT_DASHES: dict[str, tuple[float, float] | str] = {"CEM": "", "Random": (1.5, 1.5)}
+OPT_LINESTYLES: dict[str, LineStyleType] = {"CEM": "-", "Random": (0, (1.5, 1.5))}  # Random dotted
 OPT_MARKERS = {"CEM": "o", "Random": "D"}
 
 # One hue family per model type, darker shades for the trajectory-sampling propagations, so
@@ -107,13 +108,12 @@ def _legend(fig: Figure, df: pd.DataFrame, *, reference: bool) -> None:
     handles = []
     pairs = df[["method", "opt"]].drop_duplicates().sort_values(["method", "opt"])
     for method, opt in pairs.astype(str).itertuples(index=False):
-        dashes = OPT_DASHES.get(opt, "")
         handles.append(
             Line2D(
                 [],
                 [],
                 color=method_color(method),
-                linestyle=(0, dashes) if dashes else "-",
+                linestyle=OPT_LINESTYLES.get(opt, "-"),
                 label=_line_label(method, opt, several),
             )
         )
@@ -138,13 +138,13 @@ def _lines(ax: Axes, df: pd.DataFrame, x: str, y: str, several_opts: bool) -> No
     stats = across_seeds(df, x, y)
     for (method, opt), line in stats.groupby(["method", "opt"], observed=True, sort=True):
         method, opt = str(method), str(opt)
-        colour, dashes = method_color(method), OPT_DASHES.get(opt, "")
+        colour = method_color(method)
         xs, mean, se = (line[c].to_numpy(dtype=float) for c in (x, "mean", "se"))
         ax.plot(
             xs,
             mean,
             color=colour,
-            linestyle=(0, dashes) if dashes else "-",
+            linestyle=OPT_LINESTYLES.get(opt, "-"),
             label=_line_label(method, opt, several_opts),
         )
         if np.isfinite(se).any():

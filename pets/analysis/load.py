@@ -2,13 +2,13 @@
 
 Owns reading a finished (or still running) run directory (`logs.mat`, `config.yaml`,
 `progress.csv`; contract §4, `spec/pets-facts.md` §7), including `logs.mat` files written by the
-original TensorFlow code, and the tidy layout every table and figure starts from: one row per
-`env, model, prop, opt, seed, iteration`, factors as ordered categoricals. Must not import torch
-(nor `pets.runlog`, which does).
+original TensorFlow code, into the layout of `pets.analysis.tidy`. Must not import torch (nor
+`pets.runlog`, which does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +21,14 @@ import pandas as pd
 import scipy.io
 import yaml
 
+from pets.analysis.tidy import (
+    DIAGNOSTIC_COLUMNS,
+    DIAGNOSTIC_VALUES,
+    RUN_KEYS,
+    TIDY_COLUMNS,
+    categorize,
+    empty_frame,
+)
 from pets.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -30,32 +38,6 @@ CONFIG_FILE = "config.yaml"
 PROGRESS_FILE = "progress.csv"
 RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"  # the workflow's layout (contract §4)
 
-ENV_ORDER = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODEL_ORDER = ("D", "P", "DE", "PE")
-PROP_ORDER = ("E", "DS", "TS1", "TSinf", "MM")
-OPT_ORDER = ("CEM", "Random")
-FACTOR_ORDER: dict[str, tuple[str, ...]] = {
-    "env": ENV_ORDER,
-    "model": MODEL_ORDER,
-    "prop": PROP_ORDER,
-    "opt": OPT_ORDER,
-}
-RUN_KEYS = ("env", "model", "prop", "opt", "seed")  # identify one run
-TIDY_COLUMNS = (
-    "env",
-    "model",
-    "prop",
-    "opt",
-    "method",
-    "seed",
-    "iteration",
-    "env_steps",
-    "episode_return",
-    "max_return",
-)
-DIAGNOSTIC_VALUES = ("model_loss", "train_seconds", "plan_seconds", "ms_per_action")
-DIAGNOSTIC_COLUMNS = (*TIDY_COLUMNS[:8], *DIAGNOSTIC_VALUES)
-_INT_COLUMNS = ("seed", "iteration", "env_steps")
 
 # Gymnasium ids a config may name instead of the short env names.
 _ENV_IDS = {
@@ -348,7 +330,7 @@ def read_progress(info: RunInfo) -> pd.DataFrame:
     """
     path = info.run_dir / PROGRESS_FILE
     if not path.is_file():
-        return _empty(DIAGNOSTIC_COLUMNS)
+        return empty_frame(DIAGNOSTIC_COLUMNS)
     try:
         raw = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -390,13 +372,9 @@ def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     returns, task_hor = read_logs(run_dir / LOGS_FILE)
     info = run_info(run_dir, read_config(run_dir))
     if info.task_hor is None:
-        info = _with_task_hor(info, task_hor)
+        info = dataclasses.replace(info, task_hor=task_hor)
     rows = _return_rows(info, returns, run_dir / LOGS_FILE)
     return rows, read_progress(info)
-
-
-def _with_task_hor(info: RunInfo, task_hor: int) -> RunInfo:
-    return RunInfo(**{**info.__dict__, "task_hor": task_hor})
 
 
 # --- many runs ---------------------------------------------------------------------------------
@@ -420,7 +398,10 @@ def load_runs(run_dirs: Sequence[str | Path], *, skip_bad: bool = False) -> Runs
     dirs = find_run_dirs(run_dirs)
     if not dirs:
         raise ConfigError("no run directories given")
-    returns, diagnostics, skipped, owner = [], [], [], {}
+    returns: list[pd.DataFrame] = []
+    diagnostics: list[pd.DataFrame] = []
+    skipped: list[tuple[Path, str]] = []
+    owner: dict[tuple[Any, ...], Path] = {}
     for run_dir in dirs:
         try:
             rows, diag = read_run(run_dir)
@@ -446,76 +427,7 @@ def load_runs(run_dirs: Sequence[str | Path], *, skip_bad: bool = False) -> Runs
     )
 
 
-def _empty(columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-
-
 def _concat(frames: list[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
-    frame = pd.concat(frames, ignore_index=True) if frames else _empty(columns)
-    return categorize(frame, columns)
-
-
-def _categories(values: Iterable[str], order: Sequence[str]) -> list[str]:
-    """Known levels in the canonical order, then unknown ones sorted; only levels present."""
-    present = set(values)
-    return [v for v in order if v in present] + sorted(present - set(order))
-
-
-def method_order(methods: Iterable[str]) -> list[str]:
-    """Methods `model-prop` ordered by model (D, P, DE, PE), then prop (E, DS, TS1, TSinf, MM)."""
-
-    def key(method: str) -> tuple[int, str, int, str]:
-        model, _, prop = method.partition("-")
-        m = MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
-        p = PROP_ORDER.index(prop) if prop in PROP_ORDER else len(PROP_ORDER)
-        return (m, model, p, prop)
-
-    return sorted(set(methods), key=key)
-
-
-def categorize(frame: pd.DataFrame, columns: Sequence[str] = TIDY_COLUMNS) -> pd.DataFrame:
-    """Check the column list, set dtypes and ordered factors, and sort rows deterministically.
-
-    Args:
-        frame: rows with (at least) `columns`.
-        columns: the expected column list, e.g. `TIDY_COLUMNS` or `DIAGNOSTIC_COLUMNS`.
-
-    Returns:
-        A new frame with exactly `columns`: factors as ordered categoricals holding only the
-        levels present, integer columns int64, the rest float64; sorted by the run keys and
-        iteration.
-
-    Raises:
-        ConfigError: a column is missing.
-    """
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"table lacks columns {missing}; expected {list(columns)}")
-    out = frame.loc[:, list(columns)].copy()
-    for factor, order in FACTOR_ORDER.items():
-        levels = _categories(out[factor].astype(str), order)
-        out[factor] = pd.Categorical(out[factor].astype(str), categories=levels, ordered=True)
-    methods = method_order(out["method"].astype(str))
-    out["method"] = pd.Categorical(out["method"].astype(str), categories=methods, ordered=True)
-    for column in columns:
-        if column in _INT_COLUMNS:
-            out[column] = out[column].astype(np.int64)
-        elif column not in FACTOR_ORDER and column != "method":
-            out[column] = out[column].astype(np.float64)
-    return out.sort_values([*RUN_KEYS, "iteration"], kind="stable").reset_index(drop=True)
-
-
-def read_table(path: Path, columns: Sequence[str] = TIDY_COLUMNS) -> pd.DataFrame:
-    """Read a tidy table written by `aggregate` (e.g. `returns.csv`) back into typed form.
-
-    Raises:
-        ConfigError: the file is missing or its columns are not `columns`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such table (run `pets aggregate` first)")
-    frame = pd.read_csv(path)
-    if tuple(frame.columns) != tuple(columns):
-        raise ConfigError(f"{path}: columns {list(frame.columns)} are not {list(columns)}")
+    frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(columns)
     return categorize(frame, columns)

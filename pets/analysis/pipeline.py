@@ -6,22 +6,26 @@ Owns which files are written and their names (contract §5); every file goes thr
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from pets.analysis.load import (
+from pets.analysis.load import load_runs
+from pets.analysis.tables import metrics, summarize, summary_markdown, to_csv_text
+from pets.analysis.tidy import (
     DIAGNOSTIC_COLUMNS,
     TIDY_COLUMNS,
     categorize,
-    load_runs,
+    empty_frame,
     read_table,
 )
-from pets.analysis.tables import metrics, summarize, summary_markdown, to_csv_text
 from pets.fileio import write_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,7 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
     diagnostics = (
         read_table(diag_path, DIAGNOSTIC_COLUMNS)
         if diag_path.is_file()
-        else categorize(pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)), DIAGNOSTIC_COLUMNS)
+        else categorize(empty_frame(DIAGNOSTIC_COLUMNS), DIAGNOSTIC_COLUMNS)
     )
     figures = {
         "learning_curves": plot_learning_curves(returns),
@@ -106,11 +110,10 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
         fig = figures[name]
         for fmt in FIGURE_FORMATS:
             path = out_dir / f"{name}.{fmt}"
-            write_atomic(
-                path,
-                lambda tmp, fig=fig, fmt=fmt: fig.savefig(
-                    tmp, format=fmt, dpi=FIGURE_DPI, metadata=_FIGURE_METADATA[fmt]
-                ),
-            )
+            write_atomic(path, functools.partial(_save_figure, fig, fmt=fmt))
             written.append(path)
     return written
+
+
+def _save_figure(fig: Figure, tmp: Path, *, fmt: str) -> None:
+    fig.savefig(tmp, format=fmt, dpi=FIGURE_DPI, metadata=_FIGURE_METADATA[fmt])

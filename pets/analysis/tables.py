@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from pets.analysis.load import RUN_KEYS
 from pets.analysis.reference import (
     REFERENCES,
     Reference,
     ratio_to_reference,
     threshold_return,
 )
+from pets.analysis.tidy import RUN_KEYS
 
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_RESAMPLES = 9999

@@ -21,7 +21,7 @@ from pets.analysis.figures import (
     plot_diagnostics,
     plot_learning_curves,
 )
-from pets.analysis.load import DIAGNOSTIC_COLUMNS, categorize
+from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, categorize
 
 T = 10  # steps per episode; ninit = 1 → iteration i ends at (1 + i)·10 env steps
 

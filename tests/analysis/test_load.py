@@ -10,16 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pets.analysis.load import (
-    DIAGNOSTIC_COLUMNS,
-    TIDY_COLUMNS,
-    RunReadError,
-    categorize,
-    find_run_dirs,
-    load_runs,
-    read_run,
-    read_table,
-)
+from pets.analysis.load import RunReadError, find_run_dirs, load_runs, read_run
+from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS, categorize, read_table
 from pets.errors import ConfigError
 
 RunWriter = Callable[..., Path]  # the make_run fixture (conftest.py)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from pets.analysis import RunReadError, aggregate, make_figures
-from pets.analysis.load import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS
 from pets.analysis.tables import SUMMARY_COLUMNS
+from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS
 
 RunWriter = Callable[..., Path]  # the make_run fixture (conftest.py)
 PROGRESS = {

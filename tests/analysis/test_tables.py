@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from pets.analysis.load import TIDY_COLUMNS, categorize, load_runs
+from pets.analysis.load import load_runs
 from pets.analysis.reference import ratio_to_reference, threshold_return
 from pets.analysis.tables import (
     SUMMARY_COLUMNS,
@@ -24,6 +24,7 @@ from pets.analysis.tables import (
     summary_markdown,
     to_csv_text,
 )
+from pets.analysis.tidy import TIDY_COLUMNS, categorize
 
 RunWriter = Callable[..., Path]  # the make_run fixture (conftest.py)
 
