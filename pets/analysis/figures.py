@@ -102,24 +102,45 @@ def _line_label(method: str, opt: str, several_opts: bool) -> str:
     return f"{method} ({opt})" if several_opts else method
 
 
-def _legend(fig: Figure, df: pd.DataFrame, *, reference: bool) -> None:
-    """One legend for the whole figure: a line per method × opt, plus the reference."""
-    several = len(_present(df, "opt")) > 1
+def _legend(fig: Figure, df: pd.DataFrame, *, reference: bool, lines: bool = True) -> None:
+    """One legend for the whole figure: colour per method, style per optimizer, reference.
+
+    With one optimizer each entry is a method's line; with several, the methods (solid) and
+    the optimizers' line styles (or markers, `lines=False`) are listed apart, so the legend
+    grows with methods + optimizers rather than their product.
+    """
+    opts = _present(df, "opt") if len(df) else []
+    several = len(opts) > 1
     handles = []
-    pairs = df[["method", "opt"]].drop_duplicates().sort_values(["method", "opt"])
-    for method, opt in pairs.astype(str).itertuples(index=False):
+    for method in _present(df, "method") if len(df) else []:
+        style = "-" if several else OPT_LINESTYLES.get(opts[0], "-")
+        marker = None if lines else OPT_MARKERS.get("CEM" if several else opts[0], "o")
         handles.append(
             Line2D(
                 [],
                 [],
                 color=method_color(method),
-                linestyle=OPT_LINESTYLES.get(opt, "-"),
-                label=_line_label(method, opt, several),
+                linestyle=style if lines else "none",
+                marker=marker,
+                label=method,
             )
         )
+    if several:
+        for opt in opts:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="0.4",
+                    linestyle=OPT_LINESTYLES.get(opt, "-") if lines else "none",
+                    marker=None if lines else OPT_MARKERS.get(opt, "o"),
+                    label=opt,
+                )
+            )
     if reference:
         handles.append(Line2D([], [], color="0.2", linestyle="--", label="TF original (ref.)"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)))
 
 
 def _reference_line(ax: Axes, ref: Reference | None) -> bool:
@@ -195,8 +216,8 @@ def _ncols(n_panels: int) -> int:
 def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REFERENCES) -> Figure:
     """Ablation: final max-so-far return per model × propagation, one panel per env present.
 
-    One marker per method (× optimizer when several are present; circles CEM, diamonds
-    Random): the mean across seeds of each run's final max-so-far return, error bar ± one
+    One marker per method and optimizer (circles CEM, diamonds Random, side by side at the
+    method's tick): the mean across seeds of each run's final max-so-far return, error bar ± one
     standard error of the mean across seeds (none with one seed), small dots for the single
     seeds; dashed line: the original's reference return. Markers rather than bars because the
     reacher and pusher returns are negative and close together.
@@ -213,15 +234,18 @@ def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REF
     if not envs:
         return _placeholder("no runs to plot")
     fig, axes = _new_figure(len(envs))
-    several = len(_present(finals, "opt")) > 1
+    opts = _present(finals, "opt")
+    several = len(opts) > 1
+    # optimizers side by side around each method's tick
+    shift = {o: (k - (len(opts) - 1) / 2) * 0.3 for k, o in enumerate(opts)}
     any_ref = False
     for i, (ax, env) in enumerate(zip(axes, envs, strict=True)):
         sub = finals[finals["env"] == env]
+        methods = _present(sub, "method")
         stats = across_seeds(sub.assign(final="final"), "final", "max_return")
-        labels = []
-        for pos, row in enumerate(stats.itertuples(index=False)):
+        for row in stats.itertuples(index=False):
             method, opt = str(row.method), str(row.opt)
-            labels.append(_line_label(method, opt, several))
+            pos = methods.index(method) + shift[opt]
             ax.errorbar(
                 [pos],
                 [row.mean],
@@ -230,21 +254,17 @@ def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REF
                 color=method_color(method),
                 markersize=5,
                 capsize=2.5,
-                label=labels[-1],
+                label=_line_label(method, opt, several),
             )
             seeds = sub[(sub["method"] == method) & (sub["opt"] == opt)]["max_return"]
-            offsets = np.linspace(-0.2, 0.2, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+            offsets = np.linspace(-0.08, 0.08, len(seeds)) if len(seeds) > 1 else np.zeros(1)
             ax.scatter(pos + offsets, seeds, s=4, color="0.3", linewidths=0, zorder=3)
         any_ref |= _reference_line(ax, references.get(env))
-        ax.set_xticks(range(len(labels)), labels, rotation=90)
-        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_xticks(range(len(methods)), methods, rotation=90)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.set_title(ENV_TITLES.get(env, env))
         ax.set_ylabel("final max return so far" if i % _ncols(len(envs)) == 0 else "")
-    if any_ref:
-        fig.legend(
-            handles=[Line2D([], [], color="0.2", linestyle="--", label="TF original (ref.)")],
-            loc="outside lower center",
-        )
+    _legend(fig, finals, reference=any_ref, lines=False)
     return fig
 
 

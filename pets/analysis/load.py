@@ -218,9 +218,12 @@ def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
         RunReadError: a factor is in neither place, or a setting is not a valid count.
     """
     run_dir = Path(run_dir)
-    factors = _factors_from_path(run_dir)
+    from_path = _factors_from_path(run_dir)
     cfg_path = run_dir / CONFIG_FILE
-    factors.update(_factors_from_config(config or {}))
+    factors = {**from_path, **_factors_from_config(config or {})}
+    differ = {k: (v, factors[k]) for k, v in from_path.items() if str(factors[k]) != str(v)}
+    if differ:  # config.yaml wins: it is what the run was started with
+        log.warning("%s: config.yaml differs from the path in %s", run_dir, differ)
     missing = [f for f in RUN_KEYS if f not in factors]
     if missing:
         where = "config.yaml or the path" if config is not None else "the path (no config.yaml)"

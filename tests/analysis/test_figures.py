@@ -113,6 +113,23 @@ def test_plot_learning_curves_two_optimizers_and_unknown_env() -> None:
     assert _same_colour(cem.get_color(), rnd.get_color())  # colour = method, style = optimizer
     assert cem.get_linestyle() == "-" and rnd.get_linestyle() != "-"
     assert pend.get_title() == "pendulum" and not _reference_lines(pend)  # no reference known
+    (legend,) = fig.legends  # methods by colour, optimizers by style: not their product
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "PE-TSinf",
+        "CEM",
+        "Random",
+        "TF original (ref.)",
+    ]
+
+    fig = plot_ablation(_tidy(runs))
+    cart = fig.axes[0]
+    assert [t.get_text() for t in cart.get_xticklabels()] == ["PE-TSinf"]
+    cem, rnd = (c for c in cart.containers if isinstance(c, ErrorbarContainer))
+    assert (cem.get_label(), rnd.get_label()) == ("PE-TSinf (CEM)", "PE-TSinf (Random)")
+    # side by side around the method's tick; final max-so-far 2.0 and 1.5
+    assert list(cem.lines[0].get_xdata()) == [-0.15] and list(rnd.lines[0].get_xdata()) == [0.15]
+    assert list(cem.lines[0].get_ydata()) == [2.0] and list(rnd.lines[0].get_ydata()) == [1.5]
+    assert cem.lines[0].get_marker() != rnd.lines[0].get_marker()
 
 
 def test_plot_ablation_final_returns_per_method() -> None:
