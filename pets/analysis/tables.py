@@ -192,6 +192,8 @@ def summarize(
             }
         )
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    for column in ("ref_env_steps", "steps_to_threshold"):  # integers or missing
+        out[column] = out[column].astype("Int64")
     for factor in ("env", "model", "prop", "opt", "method"):
         levels = [v for v in tidy[factor].cat.categories if v in set(out[factor])]
         out[factor] = pd.Categorical(out[factor], categories=levels, ordered=True)
@@ -212,7 +214,7 @@ def to_csv_text(frame: pd.DataFrame) -> str:
 
 
 def _num(value: Any, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or pd.isna(value):
         return "–"
     if isinstance(value, float) and math.isinf(value):
         return "∞" if value > 0 else "−∞"
@@ -272,7 +274,9 @@ def metrics(summary: pd.DataFrame, *, n_runs: int) -> dict[str, Any]:
     for r in summary.itertuples(index=False):
         for field in METRIC_FIELDS:
             value = getattr(r, field)
-            if isinstance(value, (int, np.integer)):
+            if pd.isna(value):
+                value = None
+            elif isinstance(value, (int, np.integer)):
                 value = int(value)
             else:
                 value = float(value)

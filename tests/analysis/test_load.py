@@ -69,6 +69,16 @@ def test_read_run_factors_from_config_when_path_does_not_match(
     assert (first.env, first.method, first.opt, first.seed) == ("halfcheetah", "P-MM", "Random", 9)
 
 
+def test_read_run_config_wins_over_path_with_a_warning(
+    make_run: RunWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = make_run([5.0], seed=0, config_overrides={"seed": 5})  # stored under seed0/
+    with caplog.at_level("WARNING", logger="pets.analysis.load"):
+        rows, _ = read_run(run)
+    assert set(rows["seed"]) == {5}
+    assert "differs from the path" in caplog.text and "'seed': (0, 5)" in caplog.text
+
+
 def test_read_run_without_config_or_pattern_names_what_is_missing(
     make_run: RunWriter, tmp_path: Path
 ) -> None:

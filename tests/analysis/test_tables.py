@@ -83,7 +83,7 @@ def test_summarize_known_returns(tidy: pd.DataFrame) -> None:
     # cost ratio −38 / −45; threshold −38 / 0.9 = −42.2 is never reached (best −45)
     assert reach.ratio_to_ref == pytest.approx(38 / 45)
     assert reach.threshold_return == pytest.approx(-38 / 0.9)
-    assert math.isnan(reach.steps_to_threshold) and reach.n_seeds_reached == 0
+    assert pd.isna(reach.steps_to_threshold) and reach.n_seeds_reached == 0
 
 
 def test_summarize_is_deterministic_and_csv_stable(tidy: pd.DataFrame) -> None:
