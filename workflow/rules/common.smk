@@ -1,0 +1,176 @@
+# The grid and every function the rules call. Included first by the top-level Snakefile.
+# The config is validated before anything else, so a bad config fails before any job starts.
+
+import shlex
+from pathlib import Path
+from typing import NamedTuple
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+# ---- constants -------------------------------------------------------------------------------
+
+ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
+MODELS = ("D", "P", "DE", "PE")
+PROPS = ("E", "DS", "MM", "TS1", "TSinf")
+OPTS = ("CEM", "Random")
+# spec/pets-facts.md §6.4: the model-type x prop-type matrix of the original.
+VALID_PROPS = {
+    "D": ("E",),
+    "P": ("E", "DS", "MM"),
+    "DE": PROPS,
+    "PE": PROPS,
+}
+
+RUN_DIR = "results/runs/{env}/{model}-{prop}-{opt}/seed{seed}"
+TABLES_DIR = "results/tables"
+FIGURES_DIR = "results/figures"
+METRICS_FILE = "results/metrics.json"
+TABLES = ("returns", "summary", "diagnostics")
+FIGURES = ("learning_curves", "ablation", "diagnostics")
+FIGURE_FORMATS = ("png", "pdf")
+
+
+# ---- the grid --------------------------------------------------------------------------------
+
+
+class Cell(NamedTuple):
+    """One training run of the grid."""
+
+    env: str
+    model: str
+    prop: str
+    opt: str
+    seed: int
+
+
+def check_method(model, prop):
+    """Raise ValueError unless `prop` is a valid propagation for `model` (§6.4)."""
+    if prop not in VALID_PROPS.get(model, ()):
+        raise ValueError(
+            f"invalid method {model}-{prop}: model-type {model} allows prop-type "
+            f"{', '.join(VALID_PROPS.get(model, ()))}"
+        )
+
+
+def grid_cells(grid):
+    """Return the cells of `grid` (env x method x opt x seed) in config order."""
+    cells = []
+    for env in grid["env"]:
+        for method in grid["method"]:
+            check_method(method["model"], method["prop"])
+            for opt in grid["opt"]:
+                for seed in grid["seed"]:
+                    cells.append(Cell(env, method["model"], method["prop"], opt, seed))
+    return cells
+
+
+CELLS = grid_cells(config["grid"])
+
+
+wildcard_constraints:
+    env="|".join(ENVS),
+    model="|".join(MODELS),
+    prop="|".join(PROPS),
+    opt="|".join(OPTS),
+    seed=r"\d+",
+
+
+# ---- functions the rules call ----------------------------------------------------------------
+
+
+def run_dir(wildcards):
+    """Return the run directory of the cell named by `wildcards` (the -outdir of pets mbexp)."""
+    return RUN_DIR.format(**wildcards)
+
+
+def run_dirs():
+    """Return the run directories of the configured grid only (stale cells are ignored)."""
+    return [run_dir(cell._asdict()) for cell in CELLS]
+
+
+def run_logs():
+    """Return the logs.mat of every configured cell: the outputs of all training jobs."""
+    return [f"{directory}/logs.mat" for directory in run_dirs()]
+
+
+def input_dirs(wildcards, input):
+    """Return the directory of every input file (the run directories of aggregate)."""
+    return [str(Path(path).parent) for path in input]
+
+
+def input_dir(wildcards, input):
+    """Return the directory of the first input file."""
+    return str(Path(input[0]).parent)
+
+
+def output_dir(wildcards, output):
+    """Return the directory of the first output file (where the command writes)."""
+    return str(Path(output[0]).parent)
+
+
+def format_override(value):
+    """Return `value` as the string `pets mbexp -o` parses (booleans as True/False)."""
+    return str(value)
+
+
+def cell_overrides(env):
+    """Return the {path: value} overrides of a run on `env`: global, then per-env on top."""
+    merged = dict(config["overrides"])
+    merged.update(config["env_overrides"].get(env, {}))
+    return dict(sorted(merged.items()))
+
+
+def train_args(wildcards):
+    """Return the `-o PATH VALUE ...` arguments of the cell, shell-quoted."""
+    check_method(wildcards.model, wildcards.prop)
+    args = []
+    for path, value in cell_overrides(wildcards.env).items():
+        args += ["-o", path, format_override(value)]
+    return shlex.join(args)
+
+
+def train_device(wildcards):
+    """Return the device of every training run (pets mbexp -device)."""
+    return config["device"]
+
+
+def env_resource(env, name):
+    """Return resource `name` of one training job on `env` (config `resources`)."""
+    return config["resources"][env][name]
+
+
+def train_runtime(wildcards, attempt):
+    """Return the runtime limit in minutes; a retried job gets the first limit x attempt."""
+    return env_resource(wildcards.env, "runtime") * attempt
+
+
+def train_mem_mb(wildcards):
+    """Return the memory of one training job in MB."""
+    return env_resource(wildcards.env, "mem_mb")
+
+
+def train_gpu(wildcards):
+    """Return the number of GPUs of one training job."""
+    return env_resource(wildcards.env, "gpu")
+
+
+def table_files():
+    """Return the tables `pets aggregate` writes, by name."""
+    files = {name: f"{TABLES_DIR}/{name}.csv" for name in TABLES}
+    files["summary_md"] = f"{TABLES_DIR}/summary.md"
+    return files
+
+
+def figure_files():
+    """Return the figure files `pets figures` writes, by name (e.g. learning_curves_png)."""
+    return {
+        f"{name}_{fmt}": f"{FIGURES_DIR}/{name}.{fmt}" for name in FIGURES for fmt in FIGURE_FORMATS
+    }
+
+
+def final_outputs():
+    """Return the workflow's end products: tables, metrics and figures of the configured grid."""
+    return [*table_files().values(), METRICS_FILE, *figure_files().values()]

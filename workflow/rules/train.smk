@@ -1,0 +1,39 @@
+# Training: one `pets mbexp` run per grid cell.
+#
+# Only logs.mat is declared as output, not the run directory: `--rerun-incomplete` then deletes
+# just logs.mat, and the run's own checkpoint.pt lets `pets mbexp` resume from its last finished
+# iteration instead of starting over. A cell is one job; it has no inputs, so finished runs are
+# never retrained because of file times (e.g. after `dvc pull`).
+
+
+# Train one cell of the grid.
+rule train:
+    output:
+        logs=f"{RUN_DIR}/logs.mat",
+    log:
+        "logs/train/{env}/{model}-{prop}-{opt}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{env}/{model}-{prop}-{opt}/seed{seed}.tsv"
+    params:
+        outdir=output_dir,
+        overrides=train_args,
+    threads: 1
+    resources:
+        runtime=train_runtime,
+        mem_mb=train_mem_mb,
+        gpu=train_gpu,
+        device=train_device,
+    conda:
+        "../envs/pets.yaml"
+    shell:
+        "pets mbexp -env {wildcards.env}"
+        " -ca model-type {wildcards.model} -ca prop-type {wildcards.prop}"
+        " -ca opt-type {wildcards.opt} -seed {wildcards.seed} -device {resources.device}"
+        " -outdir {params.outdir} {params.overrides} > {log} 2>&1"
+
+
+# Train every cell of the configured grid (DVC's train_grid stage).
+rule train_all:
+    input:
+        run_logs(),
+    localrule: True
