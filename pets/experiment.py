@@ -524,6 +524,8 @@ def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path
                 "choose another output directory"
             )
     outdir.mkdir(parents=True, exist_ok=True)
+    for stale in outdir.rglob(".*.tmp*"):  # left by a write that a kill interrupted
+        stale.unlink()
     bars = sys.stderr.isatty() if progress_bars is None else progress_bars
     _Run(cfg, outdir, progress_bars=bars).execute()
     return outdir

@@ -19,14 +19,15 @@ from pets import runlog
 from pets.cli import main
 
 OBS_ACT_DIMS = {"cartpole": (4, 1), "reacher": (17, 7), "pusher": (20, 7), "halfcheetah": (18, 6)}
+ACTION_BOUND = {"cartpole": 3.0, "reacher": 20.0, "pusher": 2.0, "halfcheetah": 1.0}  # spec §2.1
 
 # A planner small enough for seconds per run on a CPU; PE-TSinf needs npart % 5 == 0.
 TINY = [
     ("exp_cfg.sim_cfg.task_hor", "12"),
     ("exp_cfg.exp_cfg.ntrain_iters", "2"),
-    ("ctrl_cfg.opt_cfg.plan_hor", "3"),
-    ("ctrl_cfg.opt_cfg.cfg.popsize", "16"),
-    ("ctrl_cfg.opt_cfg.cfg.num_elites", "4"),
+    ("ctrl_cfg.opt_cfg.plan_hor", "2"),
+    ("ctrl_cfg.opt_cfg.cfg.popsize", "8"),
+    ("ctrl_cfg.opt_cfg.cfg.num_elites", "2"),
     ("ctrl_cfg.opt_cfg.cfg.max_iters", "2"),
     ("ctrl_cfg.prop_cfg.npart", "5"),
     ("ctrl_cfg.prop_cfg.model_train_cfg.epochs", "1"),
@@ -59,9 +60,7 @@ def test_tiny_run_writes_the_original_logs(env: str, tmp_path: Path) -> None:
     assert logs["returns"].shape == (1, 2)
     # returns are the episode sums of the planned rollouts; the random rollout 0 is excluded
     np.testing.assert_allclose(logs["returns"][0], logs["rewards"][1:].sum(axis=1))
-    lb, ub = (-3.0, 3.0) if env == "cartpole" else (-20.0, 20.0) if env == "reacher" else None
-    if lb is not None:
-        assert lb <= logs["actions"].min() and logs["actions"].max() <= ub
+    assert np.abs(logs["actions"]).max() <= ACTION_BOUND[env]
     # the resolved config round-trips and names the method
     stored = runlog.read_config(tmp_path / runlog.CONFIG_FILE)
     assert (stored["env"], stored["model_type"], stored["prop_type"]) == (env, "PE", "TSinf")
@@ -81,7 +80,8 @@ def test_every_method_and_random_shooting_run(tmp_path: Path) -> None:
     valid = [(m, p) for m, props in c.ALLOWED_PROPS.items() for p in props]
     for model, prop in valid:
         out = tmp_path / f"{model}-{prop}"
-        argv = tiny_args("cartpole", out, [("exp_cfg.exp_cfg.ntrain_iters", "1")])
+        short = [("exp_cfg.exp_cfg.ntrain_iters", "1"), ("exp_cfg.sim_cfg.task_hor", "4")]
+        argv = tiny_args("cartpole", out, short)
         argv += ["-ca", "model-type", model, "-ca", "prop-type", prop]
         if prop == "E":  # E fixes npart to one particle (read-only)
             i = argv.index("ctrl_cfg.prop_cfg.npart")
@@ -90,7 +90,7 @@ def test_every_method_and_random_shooting_run(tmp_path: Path) -> None:
         assert load_logs(out)["returns"].shape == (1, 1)
     out = tmp_path / "random"
     argv = ["mbexp", "-env", "cartpole", "-outdir", str(out), "-device", "cpu", "-ca", "opt-type",
-            "Random", "-o", "ctrl_cfg.opt_cfg.cfg.popsize", "16"]  # fmt: skip
+            "Random", "-o", "ctrl_cfg.opt_cfg.cfg.popsize", "8"]  # fmt: skip
     argv += o_flags([(p, v) for p, v in TINY if "cfg.cfg" not in p])
     assert main(argv) == 0
     assert load_logs(out)["returns"].shape == (1, 2)
@@ -132,7 +132,7 @@ def test_logdir_gets_a_fresh_timestamped_directory_per_run(tmp_path: Path) -> No
 
 def test_killed_run_resumes_to_the_same_logs(tmp_path: Path) -> None:
     """SIGKILL a run after its first finished iteration; restarting it must end bit-identical."""
-    extra = [("exp_cfg.exp_cfg.ntrain_iters", "4"), ("exp_cfg.sim_cfg.task_hor", "30")]
+    extra = [("exp_cfg.exp_cfg.ntrain_iters", "3"), ("exp_cfg.sim_cfg.task_hor", "15")]
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert main(tiny_args("cartpole", full, extra)) == 0
 
@@ -148,11 +148,13 @@ def test_killed_run_resumes_to_the_same_logs(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert not any(p.name.startswith(".") for p in killed.iterdir()), "a temp file was left"
+    # whatever the kill interrupted, the visible files are whole (temp files are cleaned up)
+    assert load_logs(killed)["returns"].shape[1] >= 1
 
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from iteration" in resumed.stderr
+    assert not list(killed.rglob(".*.tmp*")), "a temporary file was left behind"
     a, b = load_logs(full), load_logs(killed)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
@@ -172,7 +174,7 @@ def test_render_records_one_rollout_of_task_hor_frames(tmp_path: Path) -> None:
         pytest.skip(f"rendering unavailable: {err}")
     (video,) = tmp_path.glob("*/train_iter1/rollout0.mp4")
     frames = np.stack(imageio.mimread(video, memtest=False))
-    assert frames.shape[0] == 12
+    assert frames.shape[0] == 12  # task_hor frames
     assert frames.std() > 0  # a real picture, not a blank frame
     logs = load_logs(video.parent.parent)
     assert logs["returns"].shape == (1, 1) and logs["observations"].shape[0] == 1
