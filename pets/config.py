@@ -602,19 +602,24 @@ def from_dict(data: Mapping[str, Any]) -> Config:
     return cfg
 
 
-def override_table() -> str:
-    """The `-o` paths with their types and help, one per line (for `--help` and the README)."""
-    leaves = {
+def override_rows() -> list[tuple[str, str, str]]:
+    """The `-o` paths as (path, type, help) rows, in the original's tree order."""
+    helps = {
         f"{prefix}.{f.name}": f.metadata.get("help", "")
         for prefix, cls in _LEAF_CLASSES
         for f in dataclasses.fields(cls)
     }
-    width = max(map(len, OVERRIDES))
-    lines = []
-    for path, convert in OVERRIDES.items():
-        kind = {_int: "int", _float: "float", _bool: "bool", _str: "str"}[convert]
-        lines.append(f"  {path:<{width}}  {kind:<5}  {leaves.get(path, '')}")
-    return "\n".join(lines)
+    kinds = {_int: "int", _float: "float", _bool: "bool", _str: "str"}
+    return [(path, kinds[convert], helps[path]) for path, convert in OVERRIDES.items()]
+
+
+def override_table(markdown: bool = False) -> str:
+    """The `-o` paths with their types and help: plain for `--help`, or Markdown table rows."""
+    rows = override_rows()
+    if markdown:
+        return "\n".join(f"| `{path}` | {kind} | {text} |" for path, kind, text in rows)
+    width = max(len(path) for path, _, _ in rows)
+    return "\n".join(f"  {path:<{width}}  {kind:<5}  {text}" for path, kind, text in rows)
 
 
 _LEAF_CLASSES = (

@@ -29,3 +29,10 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_quick_preset_named_by_the_readme_exists() -> None:
     assert (ROOT / "config" / "presets" / "quick.yaml").is_file()
+
+
+def test_readme_override_table_is_generated_from_the_config() -> None:
+    from pets.config import override_table
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert override_table(markdown=True) in text
