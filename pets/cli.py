@@ -197,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `pets` and `python -m pets`; returns the exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO, format=f"pets {args.command}: %(message)s", stream=sys.stderr
+        level=logging.WARNING, format=f"pets {args.command}: %(message)s", stream=sys.stderr
     )
+    logging.getLogger("pets").setLevel(logging.INFO)  # ours at INFO, third parties' quieter
     try:
         return _HANDLERS[args.command](args)
     except (ConfigError, FileNotFoundError) as err:
