@@ -166,6 +166,8 @@ def _lines(ax: Axes, df: pd.DataFrame, x: str, y: str, several_opts: bool) -> No
             mean,
             color=colour,
             linestyle=OPT_LINESTYLES.get(opt, "-"),
+            marker="o" if len(xs) == 1 else None,  # a single iteration is a point, not a line
+            markersize=3,
             label=_line_label(method, opt, several_opts),
         )
         if np.isfinite(se).any():

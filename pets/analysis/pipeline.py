@@ -116,4 +116,11 @@ def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:
 
 
 def _save_figure(fig: Figure, tmp: Path, *, fmt: str) -> None:
-    fig.savefig(tmp, format=fmt, dpi=FIGURE_DPI, metadata=_FIGURE_METADATA[fmt])
+    # PDF font subsetting logs every table at INFO through fontTools; keep a CLI's log readable
+    fonttools = logging.getLogger("fontTools")
+    level = fonttools.level
+    fonttools.setLevel(max(level, logging.WARNING))
+    try:
+        fig.savefig(tmp, format=fmt, dpi=FIGURE_DPI, metadata=_FIGURE_METADATA[fmt])
+    finally:
+        fonttools.setLevel(level)

@@ -98,6 +98,10 @@ def test_plot_learning_curves_subset_one_env_one_seed() -> None:
     assert line.get_label() == "P-DS" and _same_colour(line.get_color(), PALETTE["P-DS"])
     assert not [c for c in ax.collections if isinstance(c, PolyCollection)]  # no band, one seed
     assert len(_reference_lines(ax)) == 1
+    (point,) = _data_lines(
+        plot_learning_curves(_tidy({("reacher", "P-DS", "CEM", 3): [-7.0]})).axes[0]
+    )
+    assert point.get_marker() == "o"  # one iteration: drawn as a visible point
 
 
 def test_plot_learning_curves_two_optimizers_and_unknown_env() -> None:
