@@ -1,0 +1,148 @@
+"""Dry runs: the grid each config expands to, and configs that must fail at parse time.
+
+All dry runs start at once in a module fixture (each is ~3 s of Snakemake start-up), so the file
+takes about as long as the slowest of them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from itertools import product
+from pathlib import Path
+
+import pytest
+from wfutil import REPO, job_counts, load_yaml, stop_gracefully, tool_env, write_config
+
+pytestmark = pytest.mark.workflow
+
+# spec/pets-facts.md §6.4, written out by hand: the 14 valid model-type x prop-type pairs.
+VALID_METHODS = {
+    ("D", "E"),
+    ("P", "E"), ("P", "DS"), ("P", "MM"),
+    ("DE", "E"), ("DE", "DS"), ("DE", "MM"), ("DE", "TS1"), ("DE", "TSinf"),
+    ("PE", "E"), ("PE", "DS"), ("PE", "MM"), ("PE", "TS1"), ("PE", "TSinf"),
+}  # fmt: skip
+PAPER_ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
+RUN_OUTPUT = re.compile(r"output: results/runs/(\w+)/(\w+)-(\w+)-(\w+)/seed(\d+)/logs\.mat")
+
+BAD_CONFIGS = {
+    "unknown_env": ({"grid": {"env": ["cartpol"]}}, r"'cartpol' is not one of", "['env']"),
+    "unknown_model": (
+        {"grid": {"method": [{"model": "GP", "prop": "E"}]}},
+        r"'GP' is not one of",
+        "['model']",
+    ),
+    "invalid_pair": (
+        {"grid": {"method": [{"model": "P", "prop": "TS1"}]}},
+        r"'TS1' is not one of \['E', 'DS', 'MM'\]",
+        "['prop']",
+    ),
+    "wrong_type": ({"grid": {"seed": ["zero"]}}, r"'zero' is not of type 'integer'", "['seed']"),
+    "unknown_key": ({"device_type": "cpu"}, r"'device_type' was unexpected", ""),
+}
+
+
+def dry_run_args(configfile: Path | None, quiet: bool = True) -> list[str]:
+    args = [sys.executable, "-m", "snakemake", "--dry-run"]
+    if quiet:
+        args += ["--quiet", "rules"]
+    if configfile is not None:
+        args += ["--configfile", str(configfile)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess]:
+    """Start every dry run of this file concurrently; return {case: completed process}."""
+    tmp = tmp_path_factory.mktemp("configs")
+    cases = {
+        "default": dry_run_args(None, quiet=False),
+        "quick": dry_run_args(REPO / "config/presets/quick.yaml"),
+        "test": dry_run_args(REPO / ".test/config/config.yaml"),
+    }
+    for name, (config, _, _) in BAD_CONFIGS.items():
+        cases[f"bad_{name}"] = dry_run_args(write_config(tmp / f"{name}.yaml", config))
+    procs = {
+        name: subprocess.Popen(
+            args,
+            cwd=REPO,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        for name, args in cases.items()
+    }
+    deadline = time.monotonic() + 120
+    results = {}
+    for name, proc in procs.items():
+        try:
+            out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            out = stop_gracefully(proc, grace=5)
+        results[name] = subprocess.CompletedProcess(cases[name], proc.returncode, out, None)
+    return results
+
+
+def grid_size(config: dict) -> int:
+    grid = config["grid"]
+    return len(grid["env"]) * len(grid["method"]) * len(grid["opt"]) * len(grid["seed"])
+
+
+def test_dryrun_default_config_is_the_papers_168_cell_grid(dry_runs: dict) -> None:
+    result = dry_runs["default"]
+    assert result.returncode == 0, result.stdout[-3000:]
+    # 4 envs x 14 methods x 1 optimiser (CEM) x 3 seeds
+    assert job_counts(result.stdout) == {
+        "train": 168,
+        "aggregate": 1,
+        "plot_figures": 1,
+        "all": 1,
+    }
+    cells = {
+        (env, model, prop, opt, int(seed))
+        for env, model, prop, opt, seed in RUN_OUTPUT.findall(result.stdout)
+    }
+    expected = {
+        (env, model, prop, "CEM", seed)
+        for env, (model, prop), seed in product(PAPER_ENVS, VALID_METHODS, (0, 1, 2))
+    }
+    assert cells == expected
+
+
+def test_dryrun_default_config_lists_exactly_the_valid_methods() -> None:
+    config = load_yaml(REPO / "config/config.yaml")
+    methods = [(m["model"], m["prop"]) for m in config["grid"]["method"]]
+    assert len(methods) == len(set(methods))
+    assert set(methods) == VALID_METHODS
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "expected_train"),
+    [
+        ("quick", "config/presets/quick.yaml", 2),
+        ("test", ".test/config/config.yaml", 2),
+    ],
+    ids=["quick-preset", "ci-test-grid"],
+)
+def test_dryrun_small_grids(dry_runs: dict, case: str, path: str, expected_train: int) -> None:
+    result = dry_runs[case]
+    assert result.returncode == 0, result.stdout[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts["train"] == expected_train == grid_size(load_yaml(REPO / path))
+    assert counts["aggregate"] == counts["plot_figures"] == counts["all"] == 1
+
+
+@pytest.mark.parametrize("name", list(BAD_CONFIGS), ids=list(BAD_CONFIGS))
+def test_dryrun_bad_config_fails_naming_the_key(dry_runs: dict, name: str) -> None:
+    _, message, key = BAD_CONFIGS[name]
+    result = dry_runs[f"bad_{name}"]
+    assert result.returncode != 0
+    assert "Error validating config file" in result.stdout
+    assert re.search(message, result.stdout), result.stdout[-2000:]
+    assert key in result.stdout  # e.g. "On instance['grid']['env'][0]"
+    assert "Job stats" not in result.stdout  # failed before building any job
