@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from pets.errors import ConfigError
+from pets.optimizers import CostFn
 from pets.propagation import DynamicsModel, Propagation
 
 __all__ = ["MPC", "NAN_COST", "Optimizer", "PlanningTask", "action_bounds", "candidate_costs"]
@@ -47,7 +48,7 @@ class Optimizer(Protocol):
         self,
         mean0: Tensor,
         var0: Tensor,
-        cost_fn: object,
+        cost_fn: CostFn,
         generator: torch.Generator,
     ) -> Tensor: ...
 

@@ -14,7 +14,7 @@ The model × propagation matrix of §6.4 is checked in one place, `pets.config.c
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 from torch import Tensor
@@ -22,6 +22,9 @@ from torch import Tensor
 from pets.config import PROP_TYPES, check_choice, check_combination
 from pets.errors import ConfigError
 from pets.models import predict_aggregated
+
+if TYPE_CHECKING:
+    from pets.models import Ensemble
 
 __all__ = ["PROP_TYPES", "DynamicsModel", "Propagation", "check_combination"]
 
@@ -118,8 +121,8 @@ class Propagation:
             mean, var = self._ts_moments(model, inputs, generator)
         else:
             # predict_aggregated only calls model(x [E, M, d_in]), so any DynamicsModel works.
-            agg = predict_aggregated(model, inputs)  # type: ignore[arg-type]
-            mean, var = agg  # [M, d_in] -> 2 × [M, d_out]
+            ensemble = cast("Ensemble", model)
+            mean, var = predict_aggregated(ensemble, inputs)  # [M, d_in] -> 2 × [M, d_out]
         if var is None or self.ign_var or self.prop_type == "E":
             return mean
         out = sample_gaussian(mean, var, generator)
