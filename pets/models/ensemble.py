@@ -238,10 +238,11 @@ class Ensemble(nn.Module):
                 f"model input must have shape [E={self.ensemble_size}, B, d_in={self.in_dim}], "
                 f"got {tuple(x.shape)}"
             )
+        *hidden, output = self.layers
         h = self.scaler(x)
-        for layer in self.layers[:-1]:
+        for layer in hidden:
             h = F.silu(layer(h))  # swish(x) = x·sigmoid(x)
-        out = self.layers[-1](h)
+        out = output(h)
         if self.max_logvar is None or self.min_logvar is None:
             return out, None
         mean, raw = out.split(self.out_dim, dim=-1)  # [E, B, 2·d_out] -> 2 × [E, B, d_out]

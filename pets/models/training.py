@@ -44,9 +44,6 @@ class FitReport:
 def make_optimizer(model: Ensemble, lr: float) -> torch.optim.Optimizer:
     """Adam over every weight, bias and log-variance bound, with TF defaults (β 0.9/0.999, ε 1e−8).
 
-    # DEVIATION: TF's Adam adds ε to √v̂·√(1−β2^t) rather than to √v̂; with ε = 1e−8 the two
-    # differ only while √v̂ is of order 1e−8.
-
     Args:
         model: the ensemble to train.
         lr: learning rate (per env, `spec/pets-facts.md` §4.2).
@@ -56,6 +53,8 @@ def make_optimizer(model: Ensemble, lr: float) -> torch.optim.Optimizer:
     """
     if not (isinstance(lr, int | float) and math.isfinite(lr) and lr > 0):
         raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    # DEVIATION: TF1's Adam adds ε to √v = √v̂·√(1 − β2^t), torch's to the bias-corrected √v̂;
+    # with ε = 1e−8 the two updates differ only while √v̂ is itself of order 1e−7.
     return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS)
 
 

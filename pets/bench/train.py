@@ -1,0 +1,190 @@
+"""Training-speed benchmark: gradient steps per second of a PE model per env architecture.
+
+Measures the step `pets.models.fit` takes (PE, E = 5 by default, `batch_size` rows per member,
+the PETS loss, Adam) for each env's network (`pets.config.default_config(env)`), in variants
+timed in the same run so their ratios are comparable:
+
+- `eager`: `pets.models.train_step` with `make_optimizer`'s Adam, the step `fit` runs;
+- `fused-adam`: the same step with `torch.optim.Adam(fused=True)`;
+- `cuda-graph` (CUDA only): the eager step captured once as a CUDA graph (capturable Adam) and
+  replayed with fresh minibatch indices copied into its static index buffer;
+- `fit`: one whole `fit` call of `steps` minibatches (bootstrap, shuffles, loss bookkeeping).
+
+Returns rows of plain values; only the CLI prints. Not imported by tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+
+from pets.config import default_config
+from pets.envs import make_task
+from pets.errors import ConfigError
+from pets.models import Ensemble, fit, make_optimizer, train_step
+from pets.models.training import ADAM_BETAS, ADAM_EPS
+
+ENSEMBLE_SIZE = 5  # PE as in every original config (spec/pets-facts.md §4.1)
+DATA_ROWS = 4096  # rows the minibatches are drawn from
+WARMUP_STEPS = 10
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} was asked for, but CUDA is not available here")
+    return torch.device(device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
+    """The env's PE network on `device` and its learning rate."""
+    task = make_task(env)
+    cfg = default_config(env).ctrl_cfg.prop_cfg.model_init_cfg
+    model = Ensemble(
+        task.model_in_dim,
+        task.model_out_dim,
+        ensemble_size=ENSEMBLE_SIZE,
+        hidden_layers=cfg.hidden_layers,
+        hidden_width=cfg.hidden_width,
+        weight_decays=cfg.weight_decays,
+        probabilistic=True,
+        generator=torch.Generator().manual_seed(0),
+    ).to(device)
+    return model, cfg.lr
+
+
+def _time_steps(step: Callable[[int], object], steps: int, device: torch.device) -> float:
+    """Seconds for `steps` calls of step(i) after a warm-up, the device synchronised around."""
+    for i in range(WARMUP_STEPS):
+        step(i)
+    _sync(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _eager_step(
+    model: Ensemble,
+    optimizer: torch.optim.Optimizer,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+) -> Callable[[int], object]:
+    x, y, idx, weights = data
+    return lambda i: train_step(model, optimizer, x, y, idx[i % idx.shape[0]], weights)
+
+
+def _graph_step(
+    model: Ensemble,
+    lr: float,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+) -> Callable[[int], object]:
+    """Capture one training step as a CUDA graph; each call copies new indices and replays."""
+    x, y, idx, weights = data
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, capturable=True
+    )
+    static_idx = idx[0].clone()
+    side = torch.cuda.Stream(device=x.device)
+    side.wait_stream(torch.cuda.current_stream(x.device))
+    with torch.cuda.stream(side):  # warm up on a side stream, as capture requires
+        for _ in range(3):
+            train_step(model, optimizer, x, y, static_idx, weights)
+    torch.cuda.current_stream(x.device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        train_step(model, optimizer, x, y, static_idx, weights)
+
+    def step(i: int) -> None:
+        static_idx.copy_(idx[i % idx.shape[0]])
+        graph.replay()
+
+    return step
+
+
+def _bench_env(
+    env: str, device: torch.device, steps: int, batch_size: int
+) -> list[dict[str, object]]:
+    gen = torch.Generator().manual_seed(0)
+    model, lr = _build(env, device)
+    x = torch.randn(DATA_ROWS, model.in_dim, generator=gen).to(device)
+    y = torch.randn(DATA_ROWS, model.out_dim, generator=gen).to(device)
+    idx = torch.randint(DATA_ROWS, (64, ENSEMBLE_SIZE, batch_size), generator=gen).to(device)
+    weights = torch.ones(batch_size, device=device)
+    data = (x, y, idx, weights)
+    per_net = sum(p.numel() for layer in model.layers for p in layer.parameters())
+    base: dict[str, object] = {
+        "env": env,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "ensemble": ENSEMBLE_SIZE,
+        "batch": batch_size,
+        "params_per_net": per_net // ENSEMBLE_SIZE,
+        "steps": steps,
+    }
+    timings: dict[str, float] = {}
+    timings["eager"] = _time_steps(
+        _eager_step(model, make_optimizer(model, lr), data), steps, device
+    )
+    fused = torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
+    timings["fused-adam"] = _time_steps(_eager_step(model, fused, data), steps, device)
+    if device.type == "cuda":
+        timings["cuda-graph"] = _time_steps(_graph_step(model, lr, data), steps, device)
+    # A whole fit call with exactly `steps` minibatches (timed once, after the warm-ups above).
+    rows = steps * batch_size
+    fit_x = torch.randn(rows, model.in_dim, generator=gen)
+    fit_y = torch.randn(rows, model.out_dim, generator=gen)
+    optimizer = make_optimizer(model, lr)
+    _sync(device)
+    start = time.perf_counter()
+    fit(model, optimizer, fit_x, fit_y, epochs=1, batch_size=batch_size, generator=gen)
+    _sync(device)
+    timings["fit"] = time.perf_counter() - start
+
+    eager_rate = steps / timings["eager"]
+    return [
+        {
+            **base,
+            "variant": name,
+            "steps_per_s": round(steps / seconds, 1),
+            "ms_per_step": round(1e3 * seconds / steps, 3),
+            "vs_eager": round(steps / seconds / eager_rate, 2),
+        }
+        for name, seconds in timings.items()
+    ]
+
+
+def run(
+    envs: Sequence[str], device: str, *, steps: int = 200, batch_size: int = 32
+) -> list[dict[str, object]]:
+    """Measure gradient steps per second of a PE (E = 5) model for each env's architecture.
+
+    Args:
+        envs: env names (`pets.envs.ENV_NAMES`).
+        device: auto, cpu, cuda or cuda:<i>.
+        steps: timed steps per variant (after 10 warm-up steps).
+        batch_size: rows per member per step (32 as in the original).
+
+    Returns:
+        One row per env and variant: env, device, threads, ensemble, batch, params_per_net,
+        steps, variant, steps_per_s, ms_per_step, vs_eager (rate relative to `eager`).
+
+    Raises:
+        ConfigError: an unknown env or device, or a non-positive count.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ConfigError(f"steps and batch_size must be ≥ 1, got {steps} and {batch_size}")
+    torch_device = _resolve_device(device)
+    rows: list[dict[str, object]] = []
+    for env in envs:
+        rows.extend(_bench_env(env, torch_device, steps, batch_size))
+    return rows
