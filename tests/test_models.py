@@ -338,6 +338,37 @@ def test_fit_bootstraps_a_single_network_and_redraws_per_call() -> None:
     assert not np.array_equal(np.sort(second), np.sort(first[0][0, :200]))
 
 
+def test_fit_epoch_losses_equal_reference_on_real_rows() -> None:
+    """50 rows in minibatches of 16: the 4th step of each epoch has 2 real rows and 14 padding
+    rows. Each step's loss, recomputed by the float64 reference from the weights before that
+    step on its real rows only, averages to the reported epoch loss."""
+    n, batch = 50, 16
+    model = make_model(1, 2, ensemble_size=2, hidden_layers=1, hidden_width=8).double()
+    steps: list[tuple[np.ndarray, ref.NumpyNet]] = []
+
+    def snapshot(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        if torch.is_grad_enabled():
+            steps.append((args[0].numpy().copy(), ref.net_from_model(model)))
+
+    model.scaler.register_forward_pre_hook(snapshot)
+    rows = np.arange(n, dtype=np.float64)[:, None]  # identity-coded: input i ↔ target f(i)
+    targets = np.column_stack([np.sin(rows[:, 0]), np.cos(rows[:, 0])])
+    report = fit(model, make_optimizer(model, 1e-2), rows, targets, epochs=2, batch_size=batch,
+                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert len(steps) == 8
+    expected = []
+    for epoch in range(2):
+        losses = []
+        for b in range(4):
+            x, net = steps[4 * epoch + b]
+            real = min(batch, n - b * batch)
+            ids = x[:, :real, 0].astype(int)  # [E, real]
+            y = np.stack([targets[ids[e]] for e in range(2)])
+            losses.append(ref.loss(net, x[:, :real], y))
+        expected.append(np.mean(losses))
+    assert report.epoch_losses == pytest.approx(expected, rel=1e-10)
+
+
 def test_fit_refits_scaler_with_numpy_statistics() -> None:
     gen = np.random.default_rng(0)
     data = np.column_stack(
