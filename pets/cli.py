@@ -160,10 +160,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     check_device(args.device)
     if args.what == "train":
-        from pets.bench.train import run as bench
+        from pets.bench import train as bench
     else:
-        from pets.bench.plan import run as bench
-    rows = bench(args.env, args.device)
+        from pets.bench import plan as bench  # type: ignore[no-redef]
+    rows = bench.run(args.env, args.device)
     print(format_table(rows))
     return 0
 

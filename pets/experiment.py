@@ -11,7 +11,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -349,7 +349,9 @@ class _Run:
     def policy(self, state: RunState) -> Policy:
         return self.mpc if state.trained else self.random
 
-    def collect(self, state: RunState, count: int, iterdir: Path | None, nrecord: int) -> tuple:
+    def collect(
+        self, state: RunState, count: int, iterdir: Path | None, nrecord: int
+    ) -> list[Episode]:
         """`count` rollouts; the first `nrecord` recorded to `iterdir/rollout<j>.mp4`."""
         sim, log_cfg = self.cfg.exp_cfg.sim_cfg, self.cfg.ctrl_cfg.log_cfg
         policy = self.policy(state)
@@ -491,11 +493,11 @@ class _Run:
                 iterdir.rmdir()
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: int) -> None:
     """Write frames to an mp4 atomically (imageio-ffmpeg's bundled ffmpeg)."""
     import imageio.v2 as imageio
 
-    write_atomic(path, lambda tmp: imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1))
+    write_atomic(path, lambda tmp: imageio.mimsave(tmp, list(frames), fps=fps, macro_block_size=1))
 
 
 def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path:
