@@ -9,6 +9,7 @@ Random actions before the first training are the experiment's business, not the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +20,18 @@ from pets.errors import ConfigError
 from pets.optimizers import CostFn
 from pets.propagation import DynamicsModel, Propagation
 
-__all__ = ["MPC", "NAN_COST", "Optimizer", "PlanningTask", "action_bounds", "candidate_costs"]
+__all__ = [
+    "MPC",
+    "NAN_COST",
+    "Optimizer",
+    "PlanningTask",
+    "action_bounds",
+    "candidate_costs",
+    "capture_replan",
+    "model_device_dtype",
+    "predict_trajectories",
+    "shift_plan",
+]
 
 NAN_COST = 1e6  # spec/pets-facts.md §6.2 (§12.11): NaN particle totals cost this much
 
@@ -239,14 +251,22 @@ class MPC:
             [a] float32 action.
         """
         if not self._buffer:
-            self._obs.copy_(torch.as_tensor(np.asarray(obs), dtype=self.dtype))
+            self.load_observation(obs)
             plan = self.replan()
             self._buffer = list(plan[: self.per].cpu().numpy().astype(np.float32))  # the one sync
         return self._buffer.pop(0)
 
+    def load_observation(self, obs: np.ndarray) -> None:
+        """Copy `obs` [d] into the static input that `replan` reads."""
+        self._obs.copy_(torch.as_tensor(np.asarray(obs), dtype=self.dtype))
+
     @torch.no_grad()
     def replan(self) -> Tensor:
-        """Solve from the warm start for the observation in the static input; no host sync.
+        """Solve from the warm start for the loaded observation; no host sync.
+
+        Reads only fixed buffers (observation, warm start, generator state) and writes only fixed
+        buffers (warm start, `last_plan`), so one call can be captured as a CUDA graph
+        (`capture_replan`).
 
         Returns:
             [H, a] the optimizer's solution: the `last_plan` buffer, overwritten by the next call.
@@ -293,3 +313,36 @@ def shift_plan(plan: Tensor, per: int, pad: Tensor) -> Tensor:
         [H, a] the shifted plan.
     """
     return torch.cat([plan[per:], pad[:per]])  # [H-per, a] ++ [per, a] -> [H, a]
+
+
+def capture_replan(mpc: MPC) -> Callable[[], Tensor]:
+    """Capture one `mpc.replan()` as a CUDA graph and return a function that replays it.
+
+    Before each replay, load the observation with `mpc.load_observation`; a replay is a whole
+    re-plan (warm start read and shifted, `last_plan` written, the generator advanced) without
+    any Python or kernel-launch overhead. CUDA only; the MPC's generator must be a CUDA generator
+    (it is registered with the graph). Checked by the `gpu`-marked tests.
+
+    Args:
+        mpc: a controller on a CUDA device.
+
+    Returns:
+        replay() -> [H, a], the `last_plan` buffer after the replay.
+    """
+    device = mpc.device
+    side = torch.cuda.Stream(device=device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):  # warm up on a side stream, as capture requires
+        for _ in range(2):
+            mpc.replan()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    graph.register_generator_state(mpc.generator)
+    with torch.cuda.graph(graph):
+        plan = mpc.replan()
+
+    def replay() -> Tensor:
+        graph.replay()
+        return plan
+
+    return replay

@@ -86,6 +86,7 @@ class PointMassTask:
         ac_ub: np.ndarray,
         ac_weight: float = 0.5,
         goal: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.name = "pointmass"
         self.obs_dim, self.act_dim = obs_dim, act_dim
@@ -93,7 +94,8 @@ class PointMassTask:
         self.ac_lb = np.asarray(ac_lb, dtype=np.float32)
         self.ac_ub = np.asarray(ac_ub, dtype=np.float32)
         self.ac_weight = ac_weight
-        self.goal = torch.zeros(obs_dim) if goal is None else torch.as_tensor(goal).float()
+        goal_ = torch.zeros(obs_dim) if goal is None else torch.as_tensor(goal).float()
+        self.goal = goal_.to(device)
         self.goal_updates = 0
 
     def obs_preproc(self, obs: Tensor) -> Tensor:

@@ -21,7 +21,14 @@ from reference_planning import (
 )
 
 from pets.errors import ConfigError
-from pets.mpc import MPC, NAN_COST, action_bounds, candidate_costs, shift_plan
+from pets.mpc import (
+    MPC,
+    NAN_COST,
+    action_bounds,
+    candidate_costs,
+    capture_replan,
+    shift_plan,
+)
 from pets.optimizers import CEMOptimizer
 from pets.propagation import PROP_TYPES, Propagation
 
@@ -207,13 +214,14 @@ def _lq_first_action(s0: np.ndarray, plan_hor: int, ac_weight: float) -> np.ndar
     return a[0]
 
 
-def _cem_mpc(task: PointMassTask, model, prop, *, plan_hor: int, seed: int, **cem) -> MPC:
-    lb, ub = action_bounds(task, plan_hor, device="cpu", dtype=torch.float32)
+def _cem_mpc(
+    task: PointMassTask, model, prop, *, plan_hor: int, seed: int, device: str = "cpu", **cem
+) -> MPC:
+    lb, ub = action_bounds(task, plan_hor, device=device, dtype=torch.float32)
     args = dict(popsize=300, num_elites=30, max_iters=5, alpha=0.1, epsilon=1e-3) | cem
     opt = CEMOptimizer(lb=lb, ub=ub, **args)
-    return MPC(
-        task, model, prop, opt, plan_hor=plan_hor, per=1, npart=prop.npart, generator=_gen(seed)
-    )
+    gen = torch.Generator(device=device).manual_seed(seed)
+    return MPC(task, model, prop, opt, plan_hor=plan_hor, per=1, npart=prop.npart, generator=gen)
 
 
 def test_mpc_finds_the_known_optimal_first_action() -> None:
@@ -294,3 +302,43 @@ def _forbidden(name: str) -> Callable[..., None]:
         raise AssertionError(f"host sync: Tensor.{name} called inside a re-plan")
 
     return fail
+
+
+# --- CUDA (skipped without it) ------------------------------------------------------------------
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_replan_on_cuda_never_synchronises() -> None:
+    model = point_mass_model(D, E, 0.01).to("cuda")
+    task = PointMassTask(D, D, ac_lb=np.full(D, -1.0), ac_ub=np.full(D, 1.0), device="cuda")
+    for prop_type in PROP_TYPES:
+        npart = 1 if prop_type == "E" else 10
+        prop = Propagation(prop_type, npart=npart, ensemble_size=E, ign_var=False)
+        mpc = _cem_mpc(task, model, prop, plan_hor=3, seed=0, device="cuda", popsize=20)
+        mpc.load_observation(np.array([0.3, 0.1]))
+        mpc.replan()  # first call: lazy CUDA initialisation may synchronise
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            mpc.replan()
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_captured_replan_finds_the_known_optimal_first_action() -> None:
+    # As test_mpc_finds_the_known_optimal_first_action, but replaying a captured CUDA graph for
+    # two observations: the graph reads the loaded observation and the shifted warm start.
+    task = PointMassTask(D, D, ac_lb=np.full(D, -1.0), ac_ub=np.full(D, 1.0), device="cuda")
+    prop = Propagation("TSinf", npart=5, ensemble_size=E, ign_var=True)
+    model = point_mass_model(D, E, None).to("cuda")
+    mpc = _cem_mpc(task, model, prop, plan_hor=4, seed=0, device="cuda", max_iters=20, epsilon=0.0)
+    replay = capture_replan(mpc)
+    for s0 in (np.array([0.6, -0.4]), np.array([-0.3, 0.5])):
+        mpc.load_observation(s0)
+        first = replay()[0].cpu().numpy()
+        np.testing.assert_allclose(first, _lq_first_action(s0, 4, 0.5), atol=2e-3)

@@ -31,7 +31,7 @@ from pets.envs import make_env, make_task
 from pets.envs.base import Task
 from pets.errors import ConfigError
 from pets.models import Ensemble
-from pets.mpc import MPC
+from pets.mpc import MPC, capture_replan
 
 NAN_COST = 1e6  # spec/pets-facts.md §6.2
 CPU_POPSIZE_DIVISOR = 10  # a paper-size re-plan takes ~10 s on 2 CPU cores
@@ -129,29 +129,11 @@ def plain_replan(
 # --- our planner, eager and captured -------------------------------------------------------------
 
 
-def _graph_replan(mpc: MPC, obs: np.ndarray, device: torch.device) -> Callable[[], object]:
-    """Capture `mpc.replan()` as a CUDA graph; each call replays it and reads the first action.
-
-    The re-plan reads only fixed buffers (observation, warm start, generator state) and writes
-    fixed buffers (warm start, `last_plan`), so a replay is a complete re-plan.
-    """
-    mpc._obs.copy_(torch.as_tensor(obs, dtype=mpc.dtype))  # the observation stays fixed here
-    side = torch.cuda.Stream(device=device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):  # warm up on a side stream, as capture requires
-        for _ in range(2):
-            mpc.replan()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    graph.register_generator_state(mpc.generator)
-    with torch.cuda.graph(graph):
-        plan = mpc.replan()
-
-    def step() -> np.ndarray:
-        graph.replay()
-        return plan[0].cpu().numpy()
-
-    return step
+def _graph_replan(mpc: MPC, obs: np.ndarray) -> Callable[[], object]:
+    """`capture_replan` of the controller, the observation fixed; each call reads the action."""
+    mpc.load_observation(obs)
+    replay = capture_replan(mpc)
+    return lambda: replay()[0].cpu().numpy()
 
 
 def _bench_env(
@@ -192,7 +174,7 @@ def _bench_env(
         "planner": lambda: mpc.act(obs),
     }
     if device.type == "cuda":  # its own controller and generator, registered with the graph
-        variants["planner+graph"] = _graph_replan(controller(1), obs, device)
+        variants["planner+graph"] = _graph_replan(controller(1), obs)
     timings = _median_ms(variants, repeats, device)
     gym_env.close()
     opt = cfg.ctrl_cfg.opt_cfg
