@@ -77,6 +77,13 @@ def test_e2e_local_figures_target_redraws_without_training(ran_repo: Path) -> No
     assert {path: path.stat().st_mtime_ns for path in logs} == trained
 
 
+def test_e2e_local_report_holds_tables_and_figures(ran_repo: Path) -> None:
+    snakemake(["--report", "report.html", *CONFIG], cwd=ran_repo, timeout=120, check=True)
+    html = (ran_repo / "report.html").read_text(encoding="utf-8", errors="replace")
+    for name in ("learning_curves.png", "ablation.png", "diagnostics.png", "summary.csv"):
+        assert name in html, f"{name} is not in the report"
+
+
 # ---- a killed run resumes ---------------------------------------------------------------------
 
 RESUME_ITERS = 5
