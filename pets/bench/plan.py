@@ -7,7 +7,9 @@ observation, in variants timed in the same run so their ratios are comparable:
 - `reference`: a plain eager re-plan written straight from the spec the way a port would
   (`plain_replan`): CEM with the original's early stop read back each iteration, truncation by
   re-drawing out-of-range samples (TF's `truncated_normal`), elites by a full sort;
-- `planner`: `pets.mpc.MPC.act` as the experiment runs it (eager, no host sync inside);
+- `planner`: `pets.mpc.MPC.act` as the experiment runs it (eager, no host sync inside; it
+  always runs `max_iters` CEM iterations, masking after convergence, so when the reference
+  stops early on ε it does less work — rare at the paper's 10 % elites);
 - `planner+graph` (CUDA only): the same re-plan captured once as a CUDA graph and replayed.
 
 The model is untrained (timing does not depend on the weights). On CPU a full re-plan takes
