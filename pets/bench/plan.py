@@ -36,7 +36,7 @@ from pets.models import Ensemble
 from pets.mpc import MPC, capture_replan
 
 NAN_COST = 1e6  # spec/pets-facts.md §6.2
-CPU_POPSIZE_DIVISOR = 10  # a paper-size re-plan takes ~10 s on 2 CPU cores
+CPU_POPSIZE_DIVISOR = 10  # a paper-size re-plan takes 10–30 s on 2 CPU cores
 WARMUP = 1
 
 
