@@ -22,6 +22,7 @@ from tqdm import tqdm
 from pets import config as cfgmod
 from pets import runlog
 from pets.config import CEMCfg, Config
+from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble, fit, load_model, make_optimizer, save_model
@@ -32,15 +33,6 @@ from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_vid
 from pets.runlog import Episode, ProgressRow
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(device: str) -> torch.device:
-    """Map auto/cpu/cuda[:i] to a torch device, failing clearly when CUDA is asked but absent."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"-device {device} was asked for, but CUDA is not available here")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> None:

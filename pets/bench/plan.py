@@ -29,28 +29,15 @@ import torch
 from torch import Tensor
 
 from pets.config import CEMCfg, Config, apply_override, default_config
+from pets.device import resolve_device, synchronize
 from pets.envs import make_env, make_task
 from pets.envs.base import Task
 from pets.errors import ConfigError
 from pets.models import Ensemble
-from pets.mpc import MPC, capture_replan
+from pets.mpc import MPC, NAN_COST, capture_replan
 
-NAN_COST = 1e6  # spec/pets-facts.md §6.2
 CPU_POPSIZE_DIVISOR = 10  # a paper-size re-plan takes 10–30 s on 2 CPU cores
 WARMUP = 1
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} was asked for, but CUDA is not available here")
-    return torch.device(device)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _median_ms(
@@ -67,10 +54,10 @@ def _median_ms(
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             fn()
-            _sync(device)
+            synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
@@ -222,7 +209,7 @@ def run(
     """
     if repeats < 1 or (popsize is not None and popsize < 10):
         raise ConfigError(f"repeats must be ≥ 1 and popsize ≥ 10, got {repeats} and {popsize}")
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(device)
     rows: list[dict[str, object]] = []
     for env in envs:
         rows.extend(_bench_env(env, torch_device, repeats, popsize))

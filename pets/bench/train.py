@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from pets.config import default_config
+from pets.device import resolve_device, synchronize
 from pets.envs import make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble, fit, make_optimizer, train_step
@@ -29,19 +30,6 @@ from pets.models.training import ADAM_BETAS, ADAM_EPS
 ENSEMBLE_SIZE = 5  # PE as in every original config (spec/pets-facts.md §4.1)
 DATA_ROWS = 4096  # rows the minibatches are drawn from
 WARMUP_STEPS = 10
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} was asked for, but CUDA is not available here")
-    return torch.device(device)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
@@ -65,11 +53,11 @@ def _time_steps(step: Callable[[int], object], steps: int, device: torch.device)
     """Seconds for `steps` calls of step(i) after a warm-up, the device synchronised around."""
     for i in range(WARMUP_STEPS):
         step(i)
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for i in range(steps):
         step(i)
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
@@ -144,10 +132,10 @@ def _bench_env(
     fit_x = torch.randn(rows, model.in_dim, generator=gen)
     fit_y = torch.randn(rows, model.out_dim, generator=gen)
     optimizer = make_optimizer(model, lr)
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     fit(model, optimizer, fit_x, fit_y, epochs=1, batch_size=batch_size, generator=gen)
-    _sync(device)
+    synchronize(device)
     timings["fit"] = time.perf_counter() - start
 
     eager_rate = steps / timings["eager"]
@@ -183,7 +171,7 @@ def run(
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be ≥ 1, got {steps} and {batch_size}")
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(device)
     rows: list[dict[str, object]] = []
     for env in envs:
         rows.extend(_bench_env(env, torch_device, steps, batch_size))
