@@ -62,6 +62,11 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.C
         "default": dry_run_args(None, quiet=False),
         "quick": dry_run_args(REPO / "config/presets/quick.yaml"),
         "test": dry_run_args(REPO / ".test/config/config.yaml"),
+        "slurm_profile": [
+            *dry_run_args(REPO / ".test/config/config.yaml"),
+            "--profile",
+            "profiles/slurm",
+        ],
     }
     for name, (config, _, _) in BAD_CONFIGS.items():
         cases[f"bad_{name}"] = dry_run_args(write_config(tmp / f"{name}.yaml", config))
@@ -135,6 +140,13 @@ def test_dryrun_small_grids(dry_runs: dict, case: str, path: str, expected_train
     counts = job_counts(result.stdout)
     assert counts["train"] == expected_train == grid_size(load_yaml(REPO / path))
     assert counts["aggregate"] == counts["plot_figures"] == counts["all"] == 1
+
+
+def test_dryrun_slurm_profile_parses(dry_runs: dict) -> None:
+    result = dry_runs["slurm_profile"]
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Using profiles profiles/slurm" in result.stdout
+    assert job_counts(result.stdout)["train"] == 2
 
 
 @pytest.mark.parametrize("name", list(BAD_CONFIGS), ids=list(BAD_CONFIGS))
