@@ -201,7 +201,7 @@ def test_cartpole_pe_tsinf_learns_on_a_cpu(tmp_path: Path) -> None:
     uniformly random first rollout returned -2.49 (at rest the pole scores exp(-4) ≈ 0.018 per
     step and random actions cost 0.01·E[a²] = 0.03 per step, so random play stays near -1 to -3).
     A max-so-far of 10 needs the tip well above the cart for many steps: clearly learned, with
-    margin for other seeds and machines. The same planner on MuJoCo's true dynamics scores 79.
+    margin for other seeds and machines.
     """
     argv = ["mbexp", "-env", "cartpole", "-outdir", str(tmp_path), "-device", "cpu", "-seed", "0"]
     assert main(argv + o_flags(LEARN)) == 0
