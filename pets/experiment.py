@@ -342,6 +342,19 @@ class _Run:
         if self.cfg.ctrl_cfg.log_cfg.save_all_models:
             save_model(iterdir / runlog.MODEL_FILE, self.model, self.optimizer)
 
+    def restore_results(self, state: RunState) -> None:
+        """A finished run: rewrite result files that someone deleted, else do nothing."""
+        files = (runlog.LOGS_FILE, runlog.PROGRESS_FILE, runlog.MODEL_FILE)
+        missing = [name for name in files if not (self.outdir / name).is_file()]
+        if not missing:
+            log.info("run in %s is already finished; nothing to do", self.outdir)
+            return
+        # Snakemake deletes a job's declared output (logs.mat) before re-running it.
+        runlog.write_logs(self.outdir / runlog.LOGS_FILE, state.episodes, state.returns)
+        runlog.write_progress(self.outdir / runlog.PROGRESS_FILE, state.progress)
+        save_model(self.outdir / runlog.MODEL_FILE, self.model, self.optimizer)
+        log.info("run in %s is already finished; rewrote %s", self.outdir, ", ".join(missing))
+
     # -- the loop --
 
     def execute(self) -> None:
@@ -353,7 +366,7 @@ class _Run:
             ckpt = runlog.load_checkpoint(ckpt_path)
             state = _restore(ckpt, self.model, self.optimizer, self.rngs, self.env)
             if state.iteration >= loop.ntrain_iters:
-                log.info("run in %s is already finished; nothing to do", outdir)
+                self.restore_results(state)
                 return
             log.info("resuming from iteration %d in %s", state.iteration + 1, outdir)
         else:
