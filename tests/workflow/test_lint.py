@@ -20,8 +20,8 @@ def test_lint_snakemake_lint_is_clean() -> None:
 
 @pytest.mark.workflow
 def test_lint_snakefmt_check_is_clean() -> None:
-    # workflow/snakefmt.toml carries STYLE.md §2.8's directive order.
-    args = ["--config", "workflow/snakefmt.toml", "--check", "Snakefile", "workflow/"]
+    # pyproject.toml's [tool.snakefmt] carries STYLE.md §2.8's directive order.
+    args = ["--check", "Snakefile", "workflow/"]
     result = run_tool([sys.executable, "-m", "snakefmt", *args], REPO, timeout=60)
     assert result.returncode == 0, result.stdout[-4000:]
 
