@@ -307,10 +307,30 @@ class _Run:
         return episodes
 
     def train(self, state: RunState) -> None:
-        train_cfg = self.cfg.ctrl_cfg.prop_cfg.model_train_cfg
         inputs, targets = training_data(self.data_task, state.episodes)
         start = time.perf_counter()
-        report = fit(
+        bar = tqdm(desc="training", unit="step", leave=False, disable=not self.bars)
+
+        def on_step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        with bar:
+            report = self._fit(inputs, targets, on_step)
+        state.last_train_seconds = time.perf_counter() - start
+        state.last_loss = float(report.epoch_losses[-1])
+        state.trained = True
+        log.info(
+            "trained on %d transitions in %.1f s (%d steps), loss %.4g",
+            inputs.shape[0],
+            state.last_train_seconds,
+            report.steps,
+            state.last_loss,
+        )
+
+    def _fit(self, inputs: torch.Tensor, targets: torch.Tensor, on_step: Any) -> Any:
+        train_cfg = self.cfg.ctrl_cfg.prop_cfg.model_train_cfg
+        return fit(
             self.model,
             self.optimizer,
             inputs.to(self.device),
@@ -320,15 +340,7 @@ class _Run:
             generator=self.rngs.train,
             holdout_ratio=train_cfg.holdout_ratio,
             max_logging=train_cfg.max_logging,
-        )
-        state.last_train_seconds = time.perf_counter() - start
-        state.last_loss = float(report.epoch_losses[-1])
-        state.trained = True
-        log.info(
-            "trained on %d transitions in %.1f s, loss %.4g",
-            inputs.shape[0],
-            state.last_train_seconds,
-            state.last_loss,
+            on_step=on_step,
         )
 
     def checkpoint(self, state: RunState) -> None:

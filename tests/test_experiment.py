@@ -96,6 +96,29 @@ def test_every_method_and_random_shooting_run(tmp_path: Path) -> None:
     assert load_logs(out)["returns"].shape == (1, 2)
 
 
+def test_logging_options_write_predictions_and_per_iteration_models(tmp_path: Path) -> None:
+    extra = [
+        ("ctrl_cfg.log_cfg.log_traj_preds", "True"),
+        ("ctrl_cfg.log_cfg.log_particles", "True"),
+        ("ctrl_cfg.log_cfg.save_all_models", "True"),
+        ("exp_cfg.sim_cfg.stochastic", "True"),
+        ("exp_cfg.sim_cfg.noise_std", "0.5"),
+    ]
+    assert main(tiny_args("pusher", tmp_path, extra)) == 0
+    for i in (1, 2):
+        preds = scipy.io.loadmat(tmp_path / f"train_iter{i}" / runlog.PREDICTIONS_FILE)
+        # spec §6.7: per step, H+1 predicted states (start first) of P particles; here T=12,
+        # H=2, P=5, d=20; means/vars are their moments over particles.
+        assert preds["predictions"].shape == (12, 3, 5, 20)
+        assert preds["means"].shape == preds["vars"].shape == (12, 3, 20)
+        np.testing.assert_allclose(preds["means"], preds["predictions"].mean(axis=2), atol=1e-6)
+        # the start state of every prediction is the observation the action was chosen at
+        obs = load_logs(tmp_path)["observations"][i, :-1]
+        np.testing.assert_allclose(preds["predictions"][:, 0, 0], obs, rtol=1e-5, atol=1e-6)
+        assert (tmp_path / f"train_iter{i}" / runlog.MODEL_FILE).is_file()
+    assert np.abs(load_logs(tmp_path)["actions"]).max() <= ACTION_BOUND["pusher"]
+
+
 def test_same_seed_same_logs_and_other_seed_differs(tmp_path: Path) -> None:
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         assert main(tiny_args("cartpole", tmp_path / name, seed=seed)) == 0

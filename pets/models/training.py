@@ -8,6 +8,7 @@ Imports only `pets.models` and `pets.errors`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +159,7 @@ def fit(
     generator: torch.Generator,
     holdout_ratio: float = 0.0,
     max_logging: int = 5000,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> FitReport:
     """Train the model once on all data, as the original's `BNN.train`/`NN.train` call does.
 
@@ -179,6 +181,7 @@ def fit(
         generator: the random source of holdout, bootstrap and shuffles (any device).
         holdout_ratio: fraction of rows held out for reporting, in [0, 1).
         max_logging: cap on held-out rows and on rows used for the reported MSE.
+        on_step: called as `on_step(done, total)` after each gradient step (progress display).
 
     Returns:
         The losses and errors of this call.
@@ -226,6 +229,8 @@ def fit(
             cols = slice(b * batch_size, (b + 1) * batch_size)
             loss = train_step(model, optimizer, x, y, idx[:, cols], row_weights[b])
             loss_sums[epoch] += loss
+            if on_step is not None:
+                on_step(epoch * num_batches + b + 1, epochs * num_batches)
         order = _shuffle_rows(order, generator)
 
     log_idx = order[:, :max_logging].to(device)  # [E, ≤max_logging]
