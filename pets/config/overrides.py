@@ -1,0 +1,205 @@
+"""`-ca` and `-o` as the original parses them: keys, the override type map, read-only rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from pets.config.defaults import default_config
+from pets.config.tree import (
+    CA_KEYS,
+    ENV_NAMES,
+    MODEL_TYPES,
+    OPT_TYPES,
+    PROP_TYPES,
+    CEMCfg,
+    Config,
+    CtrlCfg,
+    CtrlLogCfg,
+    LogCfg,
+    LoopCfg,
+    ModelInitCfg,
+    ModelTrainCfg,
+    OptCfg,
+    PropCfg,
+    SimCfg,
+)
+from pets.config.validation import check_choice, check_device, validate
+from pets.errors import ConfigError
+
+
+def parse_ca(pairs: Iterable[tuple[str, str]] | None) -> dict[str, str]:
+    """Turn `-ca KEY VALUE` pairs into `{model_type, prop_type, opt_type}` keyword arguments.
+
+    Raises:
+        ConfigError: an unknown key or value.
+    """
+    out: dict[str, str] = {}
+    allowed = {"model-type": MODEL_TYPES, "prop-type": PROP_TYPES, "opt-type": OPT_TYPES}
+    for key, value in pairs or ():
+        if key not in allowed:
+            raise ConfigError(f"unknown -ca key {key!r}; allowed keys: {', '.join(CA_KEYS)}")
+        out[key.replace("-", "_")] = check_choice(f"-ca {key}", value, allowed[key])
+    return out
+
+
+def _bool(text: str) -> bool:
+    # PETS: default.py's bool conversion: "False", "false" and "" are False, anything else True.
+    return text not in ("False", "false", "")
+
+
+def _int(text: str) -> int:
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+def _str(text: str) -> str:
+    return text
+
+
+_CEM_ONLY = ("max_iters", "num_elites", "epsilon", "alpha")
+
+# spec/pets-facts.md §7.1: the leaves `-o` may set, with the original's converters.
+OVERRIDES: dict[str, Any] = {
+    "exp_cfg.sim_cfg.task_hor": _int,
+    "exp_cfg.sim_cfg.stochastic": _bool,
+    "exp_cfg.sim_cfg.noise_std": _float,
+    "exp_cfg.exp_cfg.ntrain_iters": _int,
+    "exp_cfg.exp_cfg.nrollouts_per_iter": _int,
+    "exp_cfg.exp_cfg.ninit_rollouts": _int,
+    "exp_cfg.log_cfg.nrecord": _int,
+    "exp_cfg.log_cfg.neval": _int,
+    "ctrl_cfg.per": _int,
+    "ctrl_cfg.prop_cfg.model_pretrained": _bool,
+    "ctrl_cfg.prop_cfg.npart": _int,
+    "ctrl_cfg.prop_cfg.ign_var": _bool,
+    "ctrl_cfg.prop_cfg.model_init_cfg.num_nets": _int,
+    "ctrl_cfg.prop_cfg.model_init_cfg.model_dir": _str,
+    "ctrl_cfg.prop_cfg.model_init_cfg.load_model": _bool,
+    "ctrl_cfg.prop_cfg.model_train_cfg.batch_size": _int,
+    "ctrl_cfg.prop_cfg.model_train_cfg.epochs": _int,
+    "ctrl_cfg.prop_cfg.model_train_cfg.max_logging": _int,
+    "ctrl_cfg.prop_cfg.model_train_cfg.holdout_ratio": _float,
+    "ctrl_cfg.opt_cfg.plan_hor": _int,
+    "ctrl_cfg.opt_cfg.cfg.popsize": _int,
+    **{
+        f"ctrl_cfg.opt_cfg.cfg.{k}": _int if k in ("max_iters", "num_elites") else _float
+        for k in _CEM_ONLY
+    },
+    "ctrl_cfg.log_cfg.save_all_models": _bool,
+    "ctrl_cfg.log_cfg.log_traj_preds": _bool,
+    "ctrl_cfg.log_cfg.log_particles": _bool,
+}
+_TYPE_NAMES = {_int: "an integer", _float: "a finite number", _bool: "a boolean", _str: "a string"}
+
+
+def _read_only_reason(cfg: Config, path: str) -> str | None:
+    leaf = path.rsplit(".", 1)[-1]
+    if leaf == "npart" and cfg.prop_type == "E":
+        return "prop-type E always uses one particle"
+    if leaf == "ign_var" and cfg.model_type == "DE" and cfg.is_trajectory_sampling:
+        return "DE with trajectory sampling always ignores the variance"
+    if leaf == "num_nets" and cfg.model_type in ("D", "P"):
+        return f"model-type {cfg.model_type} is a single network"
+    if leaf in _CEM_ONLY and cfg.opt_type != "CEM":
+        return f"opt-type {cfg.opt_type} has no {leaf} (CEM only)"
+    return None
+
+
+def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
+    head, *rest = parts
+    new = value if not rest else _replace_path(getattr(obj, head), rest, value)
+    return dataclasses.replace(obj, **{head: new})
+
+
+def apply_override(cfg: Config, path: str, text: str) -> Config:
+    """Return `cfg` with the leaf at dotted `path` set from the string `text`.
+
+    Args:
+        cfg: the configuration to start from (its method decides which paths are writable).
+        path: a dotted path such as `ctrl_cfg.opt_cfg.cfg.popsize` (spec §7.1).
+        text: the value as typed on the command line.
+
+    Raises:
+        ConfigError: unknown path (with the closest valid ones), read-only path, or a value that
+            does not convert to the leaf's type.
+    """
+    if path not in OVERRIDES:
+        close = difflib.get_close_matches(path, OVERRIDES, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; see `pets mbexp --help`"
+        raise ConfigError(f"unknown override path {path!r}{hint}")
+    reason = _read_only_reason(cfg, path)
+    if reason:
+        raise ConfigError(f"override path {path!r} is read-only here: {reason}")
+    convert = OVERRIDES[path]
+    try:
+        value = convert(text)
+    except ValueError:
+        raise ConfigError(
+            f"override {path} got {text!r}, which is not {_TYPE_NAMES[convert]}"
+        ) from None
+    return _replace_path(cfg, path.split("."), value)
+
+
+def build_config(
+    env: str,
+    ca: Iterable[tuple[str, str]] | None = None,
+    overrides: Iterable[tuple[str, str]] | None = None,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+) -> Config:
+    """Build a run's configuration as `mbexp` does: env defaults, then `-ca`, then `-o` in order.
+
+    Raises:
+        ConfigError: any bad input, with a message naming it.
+    """
+    cfg = default_config(
+        check_choice("-env", env, ENV_NAMES), **parse_ca(ca), seed=seed, device=check_device(device)
+    )
+    for path, text in overrides or ():
+        cfg = apply_override(cfg, path, text)
+    validate(cfg)
+    return cfg
+
+
+def override_rows() -> list[tuple[str, str, str]]:
+    """The `-o` paths as (path, type, help) rows, in the original's tree order."""
+    helps = {
+        f"{prefix}.{f.name}": f.metadata.get("help", "")
+        for prefix, cls in _LEAF_CLASSES
+        for f in dataclasses.fields(cls)
+    }
+    kinds = {_int: "int", _float: "float", _bool: "bool", _str: "str"}
+    return [(path, kinds[convert], helps[path]) for path, convert in OVERRIDES.items()]
+
+
+def override_table(markdown: bool = False) -> str:
+    """The `-o` paths with their types and help: plain for `--help`, or Markdown table rows."""
+    rows = override_rows()
+    if markdown:
+        return "\n".join(f"| `{path}` | {kind} | {text} |" for path, kind, text in rows)
+    width = max(len(path) for path, _, _ in rows)
+    return "\n".join(f"  {path:<{width}}  {kind:<5}  {text}" for path, kind, text in rows)
+
+
+_LEAF_CLASSES = (
+    ("exp_cfg.sim_cfg", SimCfg),
+    ("exp_cfg.exp_cfg", LoopCfg),
+    ("exp_cfg.log_cfg", LogCfg),
+    ("ctrl_cfg", CtrlCfg),
+    ("ctrl_cfg.prop_cfg", PropCfg),
+    ("ctrl_cfg.prop_cfg.model_init_cfg", ModelInitCfg),
+    ("ctrl_cfg.prop_cfg.model_train_cfg", ModelTrainCfg),
+    ("ctrl_cfg.opt_cfg", OptCfg),
+    ("ctrl_cfg.opt_cfg.cfg", CEMCfg),
+    ("ctrl_cfg.log_cfg", CtrlLogCfg),
+)

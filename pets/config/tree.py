@@ -1,0 +1,173 @@
+"""The configuration tree of a PETS run: frozen dataclasses mirroring the original's
+`exp_cfg`/`ctrl_cfg` tree, with each leaf's help text in its field metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENV_NAMES = ("cartpole", "reacher", "pusher", "halfcheetah")
+MODEL_TYPES = ("D", "P", "DE", "PE")
+PROP_TYPES = ("E", "DS", "TS1", "TSinf", "MM")
+OPT_TYPES = ("CEM", "Random")
+# spec/pets-facts.md §6.4: which propagation each model type allows.
+ALLOWED_PROPS = {
+    "D": ("E",),
+    "P": ("E", "DS", "MM"),
+    "DE": PROP_TYPES,
+    "PE": PROP_TYPES,
+}
+CA_KEYS = ("model-type", "prop-type", "opt-type")
+DEFAULT_ENSEMBLE_SIZE = 5
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+# --- the tree ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimCfg:
+    task_hor: int = field(metadata=_help("Task horizon: steps per episode."))
+    stochastic: bool = field(
+        default=False, metadata=_help("Add Gaussian action noise in the environment.")
+    )
+    noise_std: float | None = field(
+        default=None, metadata=_help("Action noise standard deviation (needed if stochastic).")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopCfg:
+    ntrain_iters: int = field(metadata=_help("Number of training iterations."))
+    nrollouts_per_iter: int = field(
+        default=1, metadata=_help("Rollouts per training iteration added to the training data.")
+    )
+    ninit_rollouts: int = field(
+        default=1, metadata=_help("Random-action rollouts before the first training.")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogCfg:
+    nrecord: int = field(default=0, metadata=_help("Rollouts recorded to mp4 per iteration."))
+    neval: int = field(
+        default=1, metadata=_help("Rollouts whose returns are logged per iteration.")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpCfg:
+    sim_cfg: SimCfg
+    exp_cfg: LoopCfg
+    log_cfg: LogCfg = field(default_factory=LogCfg)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelInitCfg:
+    model_type: str = field(metadata=_help("D, P, DE or PE (set with -ca model-type)."))
+    num_nets: int = field(metadata=_help("Ensemble size (> 1 for DE/PE; 1 for D/P)."))
+    hidden_layers: int = field(metadata=_help("Hidden layers of each network."))
+    hidden_width: int = field(metadata=_help("Units per hidden layer."))
+    weight_decays: tuple[float, ...] = field(
+        metadata=_help("L2 coefficient per layer, input to output.")
+    )
+    lr: float = field(metadata=_help("Adam learning rate."))
+    model_dir: str | None = field(default=None, metadata=_help("Directory to load a model from."))
+    load_model: bool = field(default=False, metadata=_help("Load the model from model_dir."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelTrainCfg:
+    batch_size: int = field(default=32, metadata=_help("Minibatch size per ensemble member."))
+    epochs: int = field(default=5, metadata=_help("Passes over the data per training call."))
+    max_logging: int = field(default=5000, metadata=_help("Maximum number of holdout rows."))
+    holdout_ratio: float = field(
+        default=0.0, metadata=_help("Fraction of data held out for reporting (no early stop).")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PropCfg:
+    prop_type: str = field(metadata=_help("E, DS, TS1, TSinf or MM (set with -ca prop-type)."))
+    model_init_cfg: ModelInitCfg
+    model_train_cfg: ModelTrainCfg = field(default_factory=ModelTrainCfg)
+    model_pretrained: bool = field(
+        default=False, metadata=_help("The model starts trained: plan from the first rollout.")
+    )
+    npart: int = field(default=20, metadata=_help("Particles per candidate action sequence."))
+    ign_var: bool = field(
+        default=False, metadata=_help("Use the predicted means only (no output sampling).")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CEMCfg:
+    popsize: int = field(metadata=_help("Candidate sequences sampled per CEM iteration."))
+    num_elites: int = field(metadata=_help("Elites used to refit the sampling distribution."))
+    max_iters: int = field(default=5, metadata=_help("Maximum CEM iterations."))
+    alpha: float = field(default=0.1, metadata=_help("Weight of the previous mean and variance."))
+    epsilon: float = field(default=0.001, metadata=_help("Variance below which CEM stops."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandomCfg:
+    popsize: int = field(metadata=_help("Candidate sequences sampled uniformly."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptCfg:
+    opt_type: str = field(metadata=_help("CEM or Random (set with -ca opt-type)."))
+    plan_hor: int = field(metadata=_help("Planning horizon."))
+    cfg: CEMCfg | RandomCfg
+
+
+@dataclass(frozen=True, kw_only=True)
+class CtrlLogCfg:
+    save_all_models: bool = field(default=False, metadata=_help("Keep a model per iteration."))
+    log_traj_preds: bool = field(
+        default=False, metadata=_help("Save predicted trajectory means and variances.")
+    )
+    log_particles: bool = field(default=False, metadata=_help("Save all particle predictions."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CtrlCfg:
+    prop_cfg: PropCfg
+    opt_cfg: OptCfg
+    per: int = field(default=1, metadata=_help("Re-plan every `per` steps."))
+    log_cfg: CtrlLogCfg = field(default_factory=CtrlLogCfg)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """One run: the environment, our additions (seed, device) and the original's two trees."""
+
+    env: str
+    exp_cfg: ExpCfg
+    ctrl_cfg: CtrlCfg
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def model_type(self) -> str:
+        return self.ctrl_cfg.prop_cfg.model_init_cfg.model_type
+
+    @property
+    def prop_type(self) -> str:
+        return self.ctrl_cfg.prop_cfg.prop_type
+
+    @property
+    def opt_type(self) -> str:
+        return self.ctrl_cfg.opt_cfg.opt_type
+
+    @property
+    def method(self) -> str:
+        """The paper's name of the model × propagation pair, e.g. `PE-TSinf`."""
+        return f"{self.model_type}-{self.prop_type}"
+
+    @property
+    def is_trajectory_sampling(self) -> bool:
+        return self.prop_type in ("TS1", "TSinf")

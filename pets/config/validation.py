@@ -1,0 +1,130 @@
+"""Validation of a configuration: names, the model × propagation matrix, ranges (spec §6.4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pets.config.tree import (
+    ALLOWED_PROPS,
+    ENV_NAMES,
+    MODEL_TYPES,
+    OPT_TYPES,
+    PROP_TYPES,
+    CEMCfg,
+    Config,
+)
+from pets.errors import ConfigError
+
+
+def check_choice(key: str, value: str, allowed: Iterable[str]) -> str:
+    """Return `value` if it is one of `allowed`, else raise ConfigError naming both."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ConfigError(f"{key} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(device: str) -> str:
+    """Return `device` if it reads auto, cpu, cuda or cuda:<i>; else raise ConfigError."""
+    if not _DEVICE_RE.match(device):
+        raise ConfigError(f"-device {device!r} is not one of auto, cpu, cuda, cuda:<index>")
+    return device
+
+
+def _positive(key: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value}")
+
+
+def check_combination(model_type: str, prop_type: str, npart: int, num_nets: int) -> None:
+    """Check the model × propagation matrix of spec §6.4 and the particle layout it needs.
+
+    Raises:
+        ConfigError: naming both values and what is allowed.
+    """
+    allowed = ALLOWED_PROPS[check_choice("model-type", model_type, MODEL_TYPES)]
+    if prop_type not in allowed:
+        raise ConfigError(
+            f"prop-type {prop_type} is not valid with model-type {model_type} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    if model_type in ("DE", "PE") and num_nets < 2:
+        raise ConfigError(f"model-type {model_type} needs num_nets > 1, got {num_nets}")
+    if prop_type in ("TS1", "TSinf") and npart % num_nets != 0:
+        raise ConfigError(
+            f"prop-type {prop_type} needs npart divisible by num_nets, "
+            f"got npart {npart} and num_nets {num_nets}"
+        )
+
+
+def validate(cfg: Config) -> None:
+    """Check the whole tree; every message names the offending key and value.
+
+    Raises:
+        ConfigError: the first problem found.
+    """
+    check_choice("env", cfg.env, ENV_NAMES)
+    check_device(cfg.device)
+    if cfg.seed < 0:
+        raise ConfigError(f"-seed must be a non-negative integer, got {cfg.seed}")
+    sim, loop, log = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.exp_cfg, cfg.exp_cfg.log_cfg
+    prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
+    init, train = prop.model_init_cfg, prop.model_train_cfg
+    check_choice("prop-type", prop.prop_type, PROP_TYPES)
+    check_choice("opt-type", opt.opt_type, OPT_TYPES)
+    check_combination(init.model_type, prop.prop_type, prop.npart, init.num_nets)
+    for key, value, minimum in (
+        ("exp_cfg.sim_cfg.task_hor", sim.task_hor, 1),
+        ("exp_cfg.exp_cfg.ntrain_iters", loop.ntrain_iters, 1),
+        ("exp_cfg.exp_cfg.nrollouts_per_iter", loop.nrollouts_per_iter, 1),
+        ("exp_cfg.exp_cfg.ninit_rollouts", loop.ninit_rollouts, 0),
+        ("exp_cfg.log_cfg.nrecord", log.nrecord, 0),
+        ("exp_cfg.log_cfg.neval", log.neval, 1),
+        ("ctrl_cfg.per", cfg.ctrl_cfg.per, 1),
+        ("ctrl_cfg.prop_cfg.npart", prop.npart, 1),
+        ("ctrl_cfg.prop_cfg.model_init_cfg.num_nets", init.num_nets, 1),
+        ("ctrl_cfg.prop_cfg.model_train_cfg.batch_size", train.batch_size, 1),
+        ("ctrl_cfg.prop_cfg.model_train_cfg.epochs", train.epochs, 1),
+        ("ctrl_cfg.prop_cfg.model_train_cfg.max_logging", train.max_logging, 0),
+        ("ctrl_cfg.opt_cfg.plan_hor", opt.plan_hor, 1),
+        ("ctrl_cfg.opt_cfg.cfg.popsize", opt.cfg.popsize, 1),
+    ):
+        _positive(key, value, minimum)
+    if cfg.ctrl_cfg.per > opt.plan_hor:
+        raise ConfigError(
+            f"ctrl_cfg.per ({cfg.ctrl_cfg.per}) must not exceed ctrl_cfg.opt_cfg.plan_hor "
+            f"({opt.plan_hor})"
+        )
+    if prop.prop_type == "E" and prop.npart != 1:
+        raise ConfigError(f"prop-type E uses one particle, got npart {prop.npart}")
+    if not 0.0 <= train.holdout_ratio < 1.0:
+        raise ConfigError(
+            "ctrl_cfg.prop_cfg.model_train_cfg.holdout_ratio must be in [0, 1), "
+            f"got {train.holdout_ratio}"
+        )
+    if sim.stochastic and (sim.noise_std is None or sim.noise_std < 0):
+        raise ConfigError(
+            "exp_cfg.sim_cfg.stochastic is True, so exp_cfg.sim_cfg.noise_std must be set to a "
+            f"non-negative number, got {sim.noise_std}"
+        )
+    if init.load_model and not init.model_dir:
+        raise ConfigError(
+            "ctrl_cfg.prop_cfg.model_init_cfg.load_model is True but model_dir is not set"
+        )
+    if isinstance(opt.cfg, CEMCfg):
+        c = opt.cfg
+        _positive("ctrl_cfg.opt_cfg.cfg.max_iters", c.max_iters)
+        _positive("ctrl_cfg.opt_cfg.cfg.num_elites", c.num_elites)
+        if c.num_elites > c.popsize:
+            raise ConfigError(
+                f"ctrl_cfg.opt_cfg.cfg.num_elites ({c.num_elites}) must not exceed "
+                f"ctrl_cfg.opt_cfg.cfg.popsize ({c.popsize})"
+            )
+        if not 0.0 <= c.alpha <= 1.0:
+            raise ConfigError(f"ctrl_cfg.opt_cfg.cfg.alpha must be in [0, 1], got {c.alpha}")
+        if c.epsilon < 0:
+            raise ConfigError(f"ctrl_cfg.opt_cfg.cfg.epsilon must be >= 0, got {c.epsilon}")
