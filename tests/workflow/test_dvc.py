@@ -2,7 +2,8 @@
 
 The copy's config/config.yaml becomes a one-cell grid (the .test settings, D-E, seed 0), since
 DVC reads its params from that file. The sequence: repro trains and aggregates -> a second repro
-is a no-op -> adding a seed trains only the new cell -> `dvc metrics show` prints the metrics.
+is a no-op -> adding a seed trains only the new cell -> `dvc metrics show` prints the metrics
+-> push to a local remote, pull into a fresh clone, redraw the figures without training.
 """
 
 from __future__ import annotations
@@ -77,3 +78,19 @@ def test_dvc_repro_noop_new_seed_and_metrics(tmp_path: Path) -> None:
     metrics = run_tool([*DVC, "metrics", "show"], root, timeout=60, check=True)
     assert "results/metrics.json" in metrics.stdout
     assert "n_runs" in metrics.stdout
+
+    # Share through a DVC remote: a fresh clone pulls the results and redraws the tables and
+    # figures without training anything (`dvc pull && snakemake --touch`, as the README says).
+    remote = tmp_path / "remote"
+    run_tool([*DVC, "remote", "add", "-d", "local", str(remote)], root, timeout=60, check=True)
+    run_tool([*DVC, "push"], root, timeout=120, check=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "results")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True, timeout=60)
+    run_tool([*DVC, "pull"], clone, timeout=120, check=True)
+    snakemake = [sys.executable, "-m", "snakemake", "--cores", "1"]
+    run_tool([*snakemake, "--touch"], clone, timeout=120, check=True)
+    redraw = run_tool([*snakemake, "figures", "--forcerun", "aggregate"], clone, 180, check=True)
+    assert "train" not in job_counts(redraw.stdout)
+    assert_results(clone, config)
