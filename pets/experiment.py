@@ -75,8 +75,17 @@ def make_rngs(seed: int, device: torch.device) -> Rngs:
     )
 
 
-def build_model(cfg: Config, task: Any, device: torch.device) -> Ensemble:
-    """A fresh model of the configured type and the env's architecture (spec §4.2, §5)."""
+def build_model(
+    cfg: Config, task: Any, device: torch.device, generator: torch.Generator | None = None
+) -> Ensemble:
+    """A fresh model of the configured type and the env's architecture (spec §4.2, §5).
+
+    Args:
+        cfg: the run's configuration (model type, ensemble size, architecture).
+        task: gives the model's input and output widths.
+        device: where the model lives.
+        generator: CPU source of the initial weights (default: torch's global generator).
+    """
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
     return Ensemble(
         task.model_in_dim,
@@ -86,6 +95,7 @@ def build_model(cfg: Config, task: Any, device: torch.device) -> Ensemble:
         hidden_width=init.hidden_width,
         weight_decays=init.weight_decays,
         probabilistic=init.model_type in ("P", "PE"),
+        generator=generator,
     ).to(device)
 
 

@@ -128,7 +128,7 @@ def _graph_replan(mpc: MPC, obs: np.ndarray) -> Callable[[], object]:
 def _bench_env(
     env: str, device: torch.device, repeats: int, popsize: int | None
 ) -> list[dict[str, object]]:
-    from pets.experiment import build_controller  # the controller exactly as runs build it
+    from pets.experiment import build_controller, build_model  # exactly as runs build them
 
     cfg = default_config(env)  # PE, TSinf, CEM: the paper's configuration
     paper_popsize = cfg.ctrl_cfg.opt_cfg.cfg.popsize
@@ -136,18 +136,8 @@ def _bench_env(
         popsize = paper_popsize // CPU_POPSIZE_DIVISOR if device.type == "cpu" else paper_popsize
     cfg = apply_override(cfg, "ctrl_cfg.opt_cfg.cfg.popsize", str(popsize))
     cfg = apply_override(cfg, "ctrl_cfg.opt_cfg.cfg.num_elites", str(max(1, popsize // 10)))
-    init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
     task = make_task(env, device=device)
-    model = Ensemble(
-        task.model_in_dim,
-        task.model_out_dim,
-        ensemble_size=init.num_nets,
-        hidden_layers=init.hidden_layers,
-        hidden_width=init.hidden_width,
-        weight_decays=init.weight_decays,
-        probabilistic=True,
-        generator=torch.Generator().manual_seed(0),
-    ).to(device)
+    model = build_model(cfg, task, device, torch.Generator().manual_seed(0))
     gym_env = make_env(env)
     obs, _ = gym_env.reset(seed=0)
 

@@ -27,26 +27,17 @@ from pets.errors import ConfigError
 from pets.models import Ensemble, fit, make_optimizer, train_step
 from pets.models.training import ADAM_BETAS, ADAM_EPS
 
-ENSEMBLE_SIZE = 5  # PE as in every original config (spec/pets-facts.md §4.1)
 DATA_ROWS = 4096  # rows the minibatches are drawn from
 WARMUP_STEPS = 10
 
 
 def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
     """The env's PE network on `device` and its learning rate."""
-    task = make_task(env)
-    cfg = default_config(env).ctrl_cfg.prop_cfg.model_init_cfg
-    model = Ensemble(
-        task.model_in_dim,
-        task.model_out_dim,
-        ensemble_size=ENSEMBLE_SIZE,
-        hidden_layers=cfg.hidden_layers,
-        hidden_width=cfg.hidden_width,
-        weight_decays=cfg.weight_decays,
-        probabilistic=True,
-        generator=torch.Generator().manual_seed(0),
-    ).to(device)
-    return model, cfg.lr
+    from pets.experiment import build_model  # exactly as runs build it
+
+    cfg = default_config(env)  # PE with the paper's ensemble of 5
+    model = build_model(cfg, make_task(env), device, torch.Generator().manual_seed(0))
+    return model, cfg.ctrl_cfg.prop_cfg.model_init_cfg.lr
 
 
 def _time_steps(step: Callable[[int], object], steps: int, device: torch.device) -> float:
@@ -106,7 +97,7 @@ def _bench_env(
     model, lr = _build(env, device)
     x = torch.randn(DATA_ROWS, model.in_dim, generator=gen).to(device)
     y = torch.randn(DATA_ROWS, model.out_dim, generator=gen).to(device)
-    idx = torch.randint(DATA_ROWS, (64, ENSEMBLE_SIZE, batch_size), generator=gen).to(device)
+    idx = torch.randint(DATA_ROWS, (64, model.ensemble_size, batch_size), generator=gen).to(device)
     weights = torch.ones(batch_size, device=device)
     data = (x, y, idx, weights)
     per_net = sum(p.numel() for layer in model.layers for p in layer.parameters())
@@ -114,9 +105,9 @@ def _bench_env(
         "env": env,
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "ensemble": ENSEMBLE_SIZE,
+        "ensemble": model.ensemble_size,
         "batch": batch_size,
-        "params_per_net": per_net // ENSEMBLE_SIZE,
+        "params_per_net": per_net // model.ensemble_size,
         "steps": steps,
     }
     timings: dict[str, float] = {}
