@@ -109,6 +109,28 @@ class SpecMujocoEnv(MujocoEnv):
         )
         self.metadata["render_fps"] = round(1.0 / self.dt)
 
+    def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Simulate one step; the reward is computed on the state after it (episodes never end).
+
+        Tasks whose reward reads the state before the step (the pusher) override this.
+        """
+        self.do_simulation(action, self.frame_skip)
+        obs = self._get_obs()
+        reward, info = self._get_rew(obs, action)
+        if self.render_mode == "human":
+            self.render()
+        return obs, reward, False, False, info
+
+    def _get_rew(self, obs: np.ndarray, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        """The reward of reaching `obs` with `action`, and its named terms."""
+        raise NotImplementedError
+
+    def _get_obs(self) -> np.ndarray:
+        """The observation of the current state, [d]."""
+        raise NotImplementedError
+
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
         with warnings.catch_warnings():
             # half_cheetah.xml's settotalmass: deprecated in MuJoCo 4 but still applied. Doing

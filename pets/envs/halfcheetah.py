@@ -15,7 +15,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, gym_asset, squared_norm
+from pets.envs.base import RENDER_SIZE, SpecMujocoEnv, Task, gym_asset, squared_norm
 
 ASSET = gym_asset("half_cheetah.xml")
 FRAME_SKIP = 5
@@ -95,8 +95,8 @@ class HalfCheetahEnv(SpecMujocoEnv, EzPickle):
         frame_skip: int = FRAME_SKIP,
         reset_noise_scale: float = RESET_NOISE_STD,
         render_mode: str | None = None,
-        width: int = 480,
-        height: int = 480,
+        width: int = RENDER_SIZE[0],
+        height: int = RENDER_SIZE[1],
         default_camera_config: dict[str, Any] | None = None,
     ) -> None:
         EzPickle.__init__(
@@ -119,14 +119,9 @@ class HalfCheetahEnv(SpecMujocoEnv, EzPickle):
     def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
         self, action: np.ndarray
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Simulate one step; the reward is computed on the state after it."""
+        """Simulate one step; obs[0] differences x against the position before it."""
         self._prev_qpos = self.data.qpos.copy()
-        self.do_simulation(action, self.frame_skip)
-        obs = self._get_obs()
-        reward, info = self._get_rew(obs, action)
-        if self.render_mode == "human":
-            self.render()
-        return obs, reward, False, False, info
+        return super().step(action)
 
     def _get_rew(self, obs: np.ndarray, action: np.ndarray) -> tuple[float, dict[str, float]]:
         reward_run = float(obs[0])

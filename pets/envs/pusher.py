@@ -17,7 +17,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
+from pets.envs.base import RENDER_SIZE, SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
 
 ASSET = gym_asset("pusher_v5.xml")
 FRAME_SKIP = 4
@@ -120,8 +120,8 @@ class PusherEnv(SpecMujocoEnv, EzPickle):
         frame_skip: int = FRAME_SKIP,
         object_density: float = OBJECT_DENSITY,
         render_mode: str | None = None,
-        width: int = 480,
-        height: int = 480,
+        width: int = RENDER_SIZE[0],
+        height: int = RENDER_SIZE[1],
         default_camera_config: dict[str, Any] | None = None,
     ) -> None:
         EzPickle.__init__(
@@ -145,14 +145,14 @@ class PusherEnv(SpecMujocoEnv, EzPickle):
         self, action: np.ndarray
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Simulate one step; PETS computes the reward on the state before it."""
-        reward, info = self._get_rew(action)
+        reward, info = self._get_pre_step_rew(action)
         self.do_simulation(action, self.frame_skip)
         obs = self._get_obs()
         if self.render_mode == "human":
             self.render()
         return obs, reward, False, False, info
 
-    def _get_rew(self, action: np.ndarray) -> tuple[float, dict[str, float]]:
+    def _get_pre_step_rew(self, action: np.ndarray) -> tuple[float, dict[str, float]]:
         obj = self.subtree_com("object")
         reward_near = -float(np.sum(np.abs(obj - self.subtree_com("tips_arm"))))
         reward_dist = -float(np.sum(np.abs(obj - self.ac_goal_pos)))

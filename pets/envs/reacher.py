@@ -18,7 +18,7 @@ import torch
 from gymnasium.utils import EzPickle
 from torch import Tensor
 
-from pets.envs.base import SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
+from pets.envs.base import RENDER_SIZE, SpecMujocoEnv, Task, add_skybox, gym_asset, squared_norm
 
 ASSET = gym_asset("pusher.xml")
 FRAME_SKIP = 2
@@ -192,8 +192,8 @@ class Reacher3DEnv(SpecMujocoEnv, EzPickle):
         frame_skip: int = FRAME_SKIP,
         goal_std: float = GOAL_STD,
         render_mode: str | None = None,
-        width: int = 480,
-        height: int = 480,
+        width: int = RENDER_SIZE[0],
+        height: int = RENDER_SIZE[1],
         default_camera_config: dict[str, Any] | None = None,
     ) -> None:
         EzPickle.__init__(
@@ -213,17 +213,6 @@ class Reacher3DEnv(SpecMujocoEnv, EzPickle):
             default_camera_config=default_camera_config or DEFAULT_CAMERA_CONFIG,
         )
         self._goal_site = self.model.site("goal").id
-
-    def step(  # type: ignore[override]  # MujocoEnv narrows Env's SupportsFloat reward to float64
-        self, action: np.ndarray
-    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """Simulate one step; the reward is computed on the state after it."""
-        self.do_simulation(action, self.frame_skip)
-        obs = self._get_obs()
-        reward, info = self._get_rew(obs, action)
-        if self.render_mode == "human":
-            self.render()
-        return obs, reward, False, False, info
 
     def _get_rew(self, obs: np.ndarray, action: np.ndarray) -> tuple[float, dict[str, float]]:
         reward_dist = -float(np.sum(np.square(_ee_position_np(obs[:7]) - self.goal)))
