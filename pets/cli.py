@@ -16,6 +16,7 @@ from typing import NoReturn
 from pets import __version__
 from pets.config import ENV_NAMES, MODEL_TYPES, OPT_TYPES, PROP_TYPES, override_table
 from pets.errors import ConfigError
+from pets.memory import keep_freed_memory
 
 EXIT_USAGE = 2
 
@@ -195,6 +196,7 @@ _HANDLERS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `pets` and `python -m pets`; returns the exit code."""
+    keep_freed_memory()  # before torch and any large allocation
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format=f"pets {args.command}: %(message)s", stream=sys.stderr
