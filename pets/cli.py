@@ -52,6 +52,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-device", "--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:<i>"
     )
+    p.add_argument(
+        "-threads", "--threads", type=int, default=None, metavar="N",
+        help="CPU threads for torch (default: all cores this process may use)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,10 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads(args: argparse.Namespace) -> int:
+    """`-threads N`, or every core this process may use (recorded in the run's config.yaml)."""
+    from pets.threads import available_cores
+
+    return available_cores() if args.threads is None else args.threads
+
+
 def _cmd_mbexp(args: argparse.Namespace) -> int:
     from pets.config import build_config
 
-    cfg = build_config(args.env, args.ca, args.o, seed=args.seed, device=args.device)
+    cfg = build_config(
+        args.env, args.ca, args.o, seed=args.seed, device=args.device, threads=_threads(args)
+    )
     from pets.experiment import new_run_dir, preflight, run  # torch loads only for valid input
 
     preflight(cfg)
@@ -128,7 +141,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
         ("exp_cfg.exp_cfg.ntrain_iters", "1"),
         ("exp_cfg.log_cfg.nrecord", "1"),
     ]
-    cfg = build_config(args.env, args.ca, [*args.o, *forced], seed=args.seed, device=args.device)
+    cfg = build_config(
+        args.env, args.ca, [*args.o, *forced], seed=args.seed, device=args.device,
+        threads=_threads(args),
+    )  # fmt: skip
     from pets.experiment import new_run_dir, preflight, run
 
     preflight(cfg)

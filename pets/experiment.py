@@ -31,6 +31,7 @@ from pets.optimizers import CEMOptimizer, RandomOptimizer
 from pets.propagation import Propagation
 from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_video
 from pets.runlog import Episode, ProgressRow
+from pets.threads import available_cores, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,8 @@ def preflight(cfg: Config) -> None:
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != "device"}
+    # Where a run executes (device, CPU threads) may change between a kill and its resume.
+    return {k: v for k, v in data.items() if k not in ("device", "threads")}
 
 
 class _Run:
@@ -239,6 +241,7 @@ class _Run:
     def __init__(self, cfg: Config, outdir: Path, *, progress_bars: bool) -> None:
         self.cfg, self.outdir, self.bars = cfg, outdir, progress_bars
         self.device = resolve_device(cfg.device)
+        set_threads(available_cores() if cfg.threads is None else cfg.threads)
         seed_everything(cfg.seed)
         self.rngs = make_rngs(cfg.seed, self.device)
         sim, log_cfg = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.log_cfg

@@ -47,6 +47,8 @@ BAD_MBEXP = [
         "npart divisible by num_nets, got npart 12 and num_nets 5",
     ),
     (["-env", "cartpole", "-device", "tpu"], "-device 'tpu' is not one of"),
+    (["-env", "cartpole", "-threads", "0"], "-threads must be at least 1, got 0"),
+    (["-env", "cartpole", "-threads", "two"], "argument -threads/--threads: invalid int value"),
     (["-env", "cartpole", "-seed", "x"], "argument -seed/--seed: invalid int value: 'x'"),
 ]
 

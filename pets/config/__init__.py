@@ -40,7 +40,13 @@ from pets.config.tree import (
     RandomCfg,
     SimCfg,
 )
-from pets.config.validation import check_choice, check_combination, check_device, validate
+from pets.config.validation import (
+    check_choice,
+    check_combination,
+    check_device,
+    check_threads,
+    validate,
+)
 from pets.errors import ConfigError
 
 __all__ = [
@@ -71,6 +77,7 @@ __all__ = [
     "check_choice",
     "check_combination",
     "check_device",
+    "check_threads",
     "default_config",
     "from_dict",
     "override_rows",

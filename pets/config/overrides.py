@@ -26,7 +26,7 @@ from pets.config.tree import (
     PropCfg,
     SimCfg,
 )
-from pets.config.validation import check_choice, check_device, validate
+from pets.config.validation import check_choice, check_device, check_threads, validate
 from pets.errors import ConfigError
 
 
@@ -156,8 +156,17 @@ def build_config(
     *,
     seed: int = 0,
     device: str = "auto",
+    threads: int | None = None,
 ) -> Config:
     """Build a run's configuration as `mbexp` does: env defaults, then `-ca`, then `-o` in order.
+
+    Args:
+        env: the environment name.
+        ca: `-ca KEY VALUE` pairs.
+        overrides: `-o PATH VALUE` pairs, applied in order.
+        seed: drives torch, numpy and the environment.
+        device: auto, cpu, cuda or cuda:<i>.
+        threads: torch's CPU threads; None means all cores the process may use.
 
     Raises:
         ConfigError: any bad input, with a message naming it.
@@ -165,6 +174,7 @@ def build_config(
     cfg = default_config(
         check_choice("-env", env, ENV_NAMES), **parse_ca(ca), seed=seed, device=check_device(device)
     )
+    cfg = dataclasses.replace(cfg, threads=check_threads(threads))
     for path, text in overrides or ():
         cfg = apply_override(cfg, path, text)
     validate(cfg)

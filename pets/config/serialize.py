@@ -39,6 +39,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
         "env": cfg.env,
         "seed": cfg.seed,
         "device": cfg.device,
+        "threads": cfg.threads,
         "model_type": cfg.model_type,
         "prop_type": cfg.prop_type,
         "opt_type": cfg.opt_type,

@@ -143,13 +143,18 @@ class CtrlCfg:
 
 @dataclass(frozen=True, kw_only=True)
 class Config:
-    """One run: the environment, our additions (seed, device) and the original's two trees."""
+    """One run: the environment, our additions (seed, device, threads) and the original's trees.
+
+    `threads` is torch's intra-op thread count; None means every core the process may use
+    (`pets mbexp` resolves it to that number, so the run's config.yaml records it).
+    """
 
     env: str
     exp_cfg: ExpCfg
     ctrl_cfg: CtrlCfg
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None
 
     @property
     def model_type(self) -> str:

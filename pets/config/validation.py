@@ -35,6 +35,15 @@ def check_device(device: str) -> str:
     return device
 
 
+def check_threads(threads: int | None) -> int | None:
+    """Return `threads` if it is None (all cores) or an integer ≥ 1; else raise ConfigError."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise ConfigError(f"-threads must be an integer, got {threads!r}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"-threads must be at least 1, got {threads}")
+    return threads
+
+
 def _positive(key: str, value: int, minimum: int = 1) -> None:
     if value < minimum:
         raise ConfigError(f"{key} must be at least {minimum}, got {value}")
@@ -71,6 +80,7 @@ def validate(cfg: Config) -> None:
     check_device(cfg.device)
     if cfg.seed < 0:
         raise ConfigError(f"-seed must be a non-negative integer, got {cfg.seed}")
+    check_threads(cfg.threads)
     sim, loop, log = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.exp_cfg, cfg.exp_cfg.log_cfg
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
     init, train = prop.model_init_cfg, prop.model_train_cfg

@@ -67,6 +67,11 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.C
             "--profile",
             "profiles/slurm",
         ],
+        "quick_cmds": [*dry_run_args(REPO / "config/presets/quick.yaml", False), "--cores", "2"],
+        "quick_cmds_3": [
+            *dry_run_args(REPO / "config/presets/quick.yaml", False),
+            *("--cores", "6", "--set-threads", "train=3"),
+        ],
     }
     for name, (config, _, _) in BAD_CONFIGS.items():
         cases[f"bad_{name}"] = dry_run_args(write_config(tmp / f"{name}.yaml", config))
@@ -140,6 +145,19 @@ def test_dryrun_small_grids(dry_runs: dict, case: str, path: str, expected_train
     counts = job_counts(result.stdout)
     assert counts["train"] == expected_train == grid_size(load_yaml(REPO / path))
     assert counts["aggregate"] == counts["plot_figures"] == counts["all"] == 1
+
+
+@pytest.mark.parametrize(("case", "threads"), [("quick_cmds", 1), ("quick_cmds_3", 3)])
+def test_dryrun_train_jobs_run_torch_on_their_snakemake_threads(
+    dry_runs: dict, case: str, threads: int
+) -> None:
+    """Quick preset on 2 cores: two jobs of one thread each, so no core runs two threads."""
+    result = dry_runs[case]
+    assert result.returncode == 0, result.stdout[-3000:]
+    prefix = "Shell command: pets mbexp"
+    commands = [line for line in result.stdout.splitlines() if line.startswith(prefix)]
+    assert len(commands) == 2
+    assert all(f" -threads {threads} " in cmd for cmd in commands), commands
 
 
 def test_dryrun_slurm_profile_parses(dry_runs: dict) -> None:

@@ -4,6 +4,11 @@
 # just logs.mat, and the run's own checkpoint.pt lets `pets mbexp` resume from its last finished
 # iteration instead of starting over. A cell is one job; it has no inputs, so finished runs are
 # never retrained because of file times (e.g. after `dvc pull`).
+#
+# A job runs torch on exactly its `threads` (-threads): one by default, so `--cores N` runs N
+# cells side by side without oversubscribing the cores (e.g. the quick preset's two cells on a
+# 2-core machine, one thread each). More per job: `--set-threads train=4` or a profile's
+# `set-threads` (on SLURM it also becomes --cpus-per-task).
 
 
 # Train one cell of the grid.
@@ -29,6 +34,7 @@ rule train:
         "pets mbexp -env {wildcards.env}"
         " -ca model-type {wildcards.model} -ca prop-type {wildcards.prop}"
         " -ca opt-type {wildcards.opt} -seed {wildcards.seed} -device {resources.device}"
+        " -threads {threads}"
         " -outdir {params.outdir} {params.overrides} > {log} 2>&1"
 
 
