@@ -24,7 +24,7 @@ from pets.config import default_config
 from pets.device import resolve_device, synchronize
 from pets.envs import make_task
 from pets.errors import ConfigError
-from pets.models import Ensemble, fit, make_optimizer, train_step
+from pets.models import Ensemble, StepOptimizer, fit, make_optimizer, train_step
 from pets.models.training import ADAM_BETAS, ADAM_EPS
 
 DATA_ROWS = 4096  # rows the minibatches are drawn from
@@ -54,7 +54,7 @@ def _time_steps(step: Callable[[int], object], steps: int, device: torch.device)
 
 def _eager_step(
     model: Ensemble,
-    optimizer: torch.optim.Optimizer,
+    optimizer: StepOptimizer,
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
 ) -> Callable[[int], object]:
     x, y, idx, weights = data

@@ -5,11 +5,12 @@ training call and save/load. Knows nothing of environments, propagation or plann
 only torch, numpy and `pets.errors`/`pets.fileio`).
 
 Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
-term), `training` (optimiser, step, `fit`), `saving` (model files).
+term), `adam` (the optimiser), `training` (step, `fit`), `saving` (model files).
 """
 
 from __future__ import annotations
 
+from pets.models.adam import Adam, StepOptimizer
 from pets.models.ensemble import (
     Ensemble,
     EnsembleLinear,
@@ -30,10 +31,12 @@ from pets.models.saving import load_model, save_model
 from pets.models.training import FitReport, fit, make_optimizer, train_step
 
 __all__ = [
+    "Adam",
     "Ensemble",
     "EnsembleLinear",
     "FitReport",
     "InputScaler",
+    "StepOptimizer",
     "bound_logvar",
     "fit",
     "gaussian_nll_loss",

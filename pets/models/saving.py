@@ -14,6 +14,7 @@ import torch
 
 from pets.errors import ConfigError
 from pets.fileio import atomic_path
+from pets.models.adam import StepOptimizer
 from pets.models.ensemble import Ensemble
 
 MODEL_FORMAT = "pets.models.Ensemble/1"
@@ -28,7 +29,7 @@ _DTYPES = {
 def save_model(
     path: str | os.PathLike[str],
     model: Ensemble,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: StepOptimizer | None = None,
 ) -> None:
     """Write `model` (and the optimiser's state, for resuming training) to `path` atomically.
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from pets.errors import ConfigError
+from pets.models.adam import Adam, StepOptimizer
 from pets.models.ensemble import Ensemble
 from pets.models.losses import member_mse, model_loss
 
@@ -42,7 +43,7 @@ class FitReport:
     steps: int
 
 
-def make_optimizer(model: Ensemble, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(model: Ensemble, lr: float) -> Adam:
     """Adam over every weight, bias and log-variance bound, with TF defaults (β 0.9/0.999, ε 1e−8).
 
     Args:
@@ -56,12 +57,12 @@ def make_optimizer(model: Ensemble, lr: float) -> torch.optim.Optimizer:
         raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
     # DEVIATION: TF1's Adam adds ε to √v = √v̂·√(1 − β2^t), torch's to the bias-corrected √v̂;
     # with ε = 1e−8 the two updates differ only while √v̂ is itself of order 1e−7.
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS)
+    return Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS)
 
 
 def train_step(
     model: Ensemble,
-    optimizer: torch.optim.Optimizer,
+    optimizer: StepOptimizer,
     inputs: Tensor,
     targets: Tensor,
     idx: Tensor,
@@ -150,7 +151,7 @@ def _mean_member_mse(model: Ensemble, inputs: Tensor, targets: Tensor) -> float:
 
 def fit(
     model: Ensemble,
-    optimizer: torch.optim.Optimizer,
+    optimizer: StepOptimizer,
     inputs: Tensor | np.ndarray,
     targets: Tensor | np.ndarray,
     *,

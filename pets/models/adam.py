@@ -1,0 +1,145 @@
+"""Adam for the ensemble, without `torch.optim` (whose first call imports `torch._dynamo`).
+
+`torch.optim.Optimizer` wraps `add_param_group` and `step` in dynamo-disabling decorators, and
+the first call of one imports `torch._dynamo` (about 1.7 s, a third of a run's start-up on our
+machines) although PETS never compiles. This class does the arithmetic of `torch.optim.Adam`'s
+single-tensor path (its default on the CPU) in the same order, so a run's results are
+bit-identical to it, and reads and writes its state dict format, so checkpoints and model files
+of either load into the other. Imports only torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from pets.errors import ConfigError
+
+
+class StepOptimizer(Protocol):
+    """What training needs of an optimiser (`Adam`, or any `torch.optim.Optimizer`)."""
+
+    def zero_grad(self, set_to_none: bool = True) -> None: ...
+    def step(self) -> object: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias correction, no weight decay and no amsgrad.
+
+    Per parameter, with gradient g at step t: `m ← lerp(m, g, 1 − β1)`,
+    `v ← β2·v + (1 − β2)·g²`, `p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε)`; parameters
+    without a gradient are skipped and keep their step count, as in `torch.optim.Adam`.
+
+    Args:
+        params: the tensors to train (leaf tensors that require grad).
+        lr: learning rate.
+        betas: (β1, β2).
+        eps: ε.
+
+    Raises:
+        ConfigError: no parameters, or a setting out of range.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ConfigError("Adam got no parameters to train")
+        if not (lr > 0 and 0 <= betas[0] < 1 and 0 <= betas[1] < 1 and eps >= 0):
+            raise ConfigError(f"Adam needs lr > 0, betas in [0, 1) and eps ≥ 0, got {lr}, {betas}")
+        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        self.steps = [0] * len(self.params)  # per parameter, as torch keeps them
+        self.exp_avgs: list[Tensor | None] = [None] * len(self.params)
+        self.exp_avg_sqs: list[Tensor | None] = [None] * len(self.params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop (or zero) every parameter's gradient."""
+        for p in self.params:
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Update every parameter that has a gradient (torch's `_single_tensor_adam` order)."""
+        beta1, beta2 = self.betas
+        for i, param in enumerate(self.params):
+            grad = param.grad
+            if grad is None:
+                continue
+            exp_avg, exp_avg_sq = self.exp_avgs[i], self.exp_avg_sqs[i]
+            if exp_avg is None or exp_avg_sq is None:
+                exp_avg = self.exp_avgs[i] = torch.zeros_like(param)
+                exp_avg_sq = self.exp_avg_sqs[i] = torch.zeros_like(param)
+            self.steps[i] += 1
+            step = self.steps[i]
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_correction1 = 1 - beta1**step
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            param.addcdiv_(exp_avg, denom, value=-(self.lr / bias_correction1))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state in `torch.optim.Adam.state_dict()`'s format (steps as float32 tensors)."""
+        state: dict[int, dict[str, Tensor]] = {}
+        for i, (m, v) in enumerate(zip(self.exp_avgs, self.exp_avg_sqs, strict=True)):
+            if m is not None and v is not None:
+                step = torch.tensor(float(self.steps[i]), dtype=torch.float32)
+                state[i] = {"step": step, "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
+        group = {
+            "lr": self.lr,
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": 0,
+            "amsgrad": False,
+            "maximize": False,
+            "foreach": None,
+            "capturable": False,
+            "differentiable": False,
+            "fused": None,
+            "decoupled_weight_decay": False,
+            "params": list(range(len(self.params))),
+        }
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a state written by `state_dict` or by `torch.optim.Adam` (one group).
+
+        Raises:
+            ConfigError: the state belongs to another set of parameters or settings.
+        """
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
+            sizes = [len(g["params"]) for g in groups]
+            raise ConfigError(
+                f"optimizer state has parameter groups of sizes {sizes}, this model needs one "
+                f"group of {len(self.params)}"
+            )
+        group = groups[0]
+        if group.get("weight_decay", 0) or group.get("amsgrad", False):
+            raise ConfigError("optimizer state uses weight_decay or amsgrad, which PETS never does")
+        self.lr, self.eps = float(group["lr"]), float(group["eps"])
+        self.betas = (float(group["betas"][0]), float(group["betas"][1]))
+        for i, param in enumerate(self.params):
+            entry = state_dict["state"].get(i)
+            if entry is None:
+                self.steps[i], self.exp_avgs[i], self.exp_avg_sqs[i] = 0, None, None
+                continue
+            self.steps[i] = int(entry["step"])
+            self.exp_avgs[i] = entry["exp_avg"].to(param.device, param.dtype, copy=True)
+            self.exp_avg_sqs[i] = entry["exp_avg_sq"].to(param.device, param.dtype, copy=True)
