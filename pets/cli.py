@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=("train", "plan"), help="what to measure")
     p.add_argument("--env", nargs="+", default=list(ENV_NAMES), choices=ENV_NAMES)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:<i>")
+    p.add_argument(
+        "--threads", nargs="+", type=int, metavar="N",
+        help="torch CPU thread counts to measure (default: 1 and all cores)",
+    )  # fmt: skip
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per variant (medians)")
     return parser
 
 
@@ -180,7 +185,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from pets.bench import train as bench
     else:
         from pets.bench import plan as bench  # type: ignore[no-redef]
-    rows = bench.run(args.env, args.device)
+    rows = bench.run(args.env, args.device, repeats=args.repeats, threads=args.threads)
     print(format_table(rows))
     return 0
 

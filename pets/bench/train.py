@@ -1,34 +1,40 @@
-"""Training-speed benchmark: gradient steps per second of a PE model per env architecture.
+"""Training-speed benchmark: a PE model's gradient step beside its forward+backward matmul floor.
 
-Measures the step `pets.models.fit` takes (PE, E = 5 by default, `batch_size` rows per member,
-the PETS loss, Adam) for each env's network (`pets.config.default_config(env)`), in variants
-timed in the same run so their ratios are comparable:
+For each env's network (PE, E = 5, `pets.config.default_config(env)`), `batch_size` rows per
+member, the PETS loss and Adam, in variants interleaved in one process
+(`pets.bench.timing.interleaved`):
 
-- `eager`: `pets.models.train_step` with `make_optimizer`'s Adam, the step `fit` runs;
-- `fused-adam`: the same step with `torch.optim.Adam(fused=True)`;
-- `cuda-graph` (CUDA only): the eager step captured once as a CUDA graph (capturable Adam) and
-  replayed with fresh minibatch indices copied into its static index buffer;
-- `fit`: one whole `fit` call of `steps` minibatches (bootstrap, shuffles, loss bookkeeping).
+- `floor`: the step's batched matmuls alone, into buffers allocated once: per layer the forward
+  `X·W`, the weight gradient `Xᵀ·dY` and (above the first layer) the input gradient `dY·Wᵀ`;
+- `step`: `pets.models.train_step` with `make_optimizer`'s Adam, the step `fit` runs;
+- `fit`: whole `fit` calls (5 epochs, bootstrap, shuffles, padded last minibatch, loss
+  bookkeeping), per gradient step;
+- `cuda-graph` (CUDA only): the step captured once as a CUDA graph (capturable Adam) and replayed
+  with fresh minibatch indices copied into its static index buffer.
 
-Returns rows of plain values; only the CLI prints. Not imported by tests.
+`floor_ratio` = floor time / the variant's time per step. Returns rows of plain values; only the
+CLI prints. Not imported by tests.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import torch
 
+from pets.bench.timing import interleaved, thread_counts
 from pets.config import default_config
-from pets.device import resolve_device, synchronize
+from pets.device import resolve_device
 from pets.envs import make_task
 from pets.errors import ConfigError
-from pets.models import Ensemble, StepOptimizer, fit, make_optimizer, train_step
+from pets.models import Ensemble, fit, make_optimizer, train_step
 from pets.models.training import ADAM_BETAS, ADAM_EPS
 
-DATA_ROWS = 4096  # rows the minibatches are drawn from
-WARMUP_STEPS = 10
+DATA_ROWS = 4096  # rows the `step` minibatches are drawn from
+EPOCHS = 5  # as every original config
+WARMUP = 1
+
+Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
@@ -40,32 +46,60 @@ def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
     return model, cfg.ctrl_cfg.prop_cfg.model_init_cfg.lr
 
 
-def _time_steps(step: Callable[[int], object], steps: int, device: torch.device) -> float:
-    """Seconds for `steps` calls of step(i) after a warm-up, the device synchronised around."""
-    for i in range(WARMUP_STEPS):
-        step(i)
-    synchronize(device)
-    start = time.perf_counter()
-    for i in range(steps):
-        step(i)
-    synchronize(device)
-    return time.perf_counter() - start
+def step_flops(model: Ensemble, batch: int) -> float:
+    """FLOPs (2 per MAC) of one step's matmuls: forward, weight and (layers > 0) input gradients."""
+    per_member = 0
+    for k, weight in enumerate(model.weights()):
+        _, d_in, d_out = weight.shape
+        per_member += (3 if k > 0 else 2) * batch * d_in * d_out
+    return 2.0 * model.ensemble_size * per_member
 
 
-def _eager_step(
-    model: Ensemble,
-    optimizer: StepOptimizer,
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-) -> Callable[[int], object]:
+def matmul_floor(model: Ensemble, batch: int, steps: int) -> Callable[[], None]:
+    """`steps` repetitions of one step's matmuls (`step_flops`), into buffers allocated once."""
+    weights = [w.detach() for w in model.weights()]
+    gen = torch.Generator(device=weights[0].device).manual_seed(0)
+    ops = []
+    for k, w in enumerate(weights):
+        e, d_in, d_out = w.shape
+        x = torch.randn(e, batch, d_in, generator=gen, device=w.device)
+        dy = torch.randn(e, batch, d_out, generator=gen, device=w.device)
+        ops.append((x, w, torch.empty(e, batch, d_out, device=w.device)))  # forward X·W
+        ops.append((x.transpose(1, 2), dy, torch.empty_like(w)))  # weight gradient Xᵀ·dY
+        if k > 0:
+            ops.append((dy, w.transpose(1, 2), torch.empty_like(x)))  # input gradient dY·Wᵀ
+
+    def run() -> None:
+        for _ in range(steps):
+            for a, b, out in ops:
+                torch.bmm(a, b, out=out)
+
+    return run
+
+
+def _steps(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], None]:
     x, y, idx, weights = data
-    return lambda i: train_step(model, optimizer, x, y, idx[i % idx.shape[0]], weights)
+    optimizer = make_optimizer(model, lr)
+
+    def run() -> None:
+        for i in range(steps):
+            train_step(model, optimizer, x, y, idx[i % idx.shape[0]], weights)
+
+    return run
 
 
-def _graph_step(
-    model: Ensemble,
-    lr: float,
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-) -> Callable[[int], object]:
+def _fit(model: Ensemble, lr: float, batch: int, steps: int) -> Callable[[], object]:
+    """Whole `fit` calls of `steps` gradient steps (EPOCHS passes over steps/EPOCHS batches)."""
+    gen = torch.Generator().manual_seed(1)
+    # One row short of full batches, so each pass ends with the padded last minibatch.
+    rows = (steps // EPOCHS) * batch - 1
+    x = torch.randn(rows, model.in_dim, generator=gen)
+    y = torch.randn(rows, model.out_dim, generator=gen)
+    optimizer = make_optimizer(model, lr)
+    return lambda: fit(model, optimizer, x, y, epochs=EPOCHS, batch_size=batch, generator=gen)
+
+
+def _graph_step(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], None]:
     """Capture one training step as a CUDA graph; each call copies new indices and replays."""
     x, y, idx, weights = data
     optimizer = torch.optim.Adam(
@@ -83,87 +117,94 @@ def _graph_step(
     with torch.cuda.graph(graph):
         train_step(model, optimizer, x, y, static_idx, weights)
 
-    def step(i: int) -> None:
-        static_idx.copy_(idx[i % idx.shape[0]])
-        graph.replay()
+    def run() -> None:
+        for i in range(steps):
+            static_idx.copy_(idx[i % idx.shape[0]])
+            graph.replay()
 
-    return step
+    return run
 
 
 def _bench_env(
-    env: str, device: torch.device, steps: int, batch_size: int
+    env: str, device: torch.device, steps: int, batch: int, repeats: int, threads: list[int]
 ) -> list[dict[str, object]]:
     gen = torch.Generator().manual_seed(0)
     model, lr = _build(env, device)
     x = torch.randn(DATA_ROWS, model.in_dim, generator=gen).to(device)
     y = torch.randn(DATA_ROWS, model.out_dim, generator=gen).to(device)
-    idx = torch.randint(DATA_ROWS, (64, model.ensemble_size, batch_size), generator=gen).to(device)
-    weights = torch.ones(batch_size, device=device)
-    data = (x, y, idx, weights)
-    per_net = sum(p.numel() for layer in model.layers for p in layer.parameters())
-    base: dict[str, object] = {
-        "env": env,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "ensemble": model.ensemble_size,
-        "batch": batch_size,
-        "params_per_net": per_net // model.ensemble_size,
-        "steps": steps,
+    idx = torch.randint(DATA_ROWS, (64, model.ensemble_size, batch), generator=gen).to(device)
+    data = (x, y, idx, torch.ones(batch, device=device))
+    fit_steps = EPOCHS * (steps // EPOCHS)
+    variants: dict[str, Callable[[], object]] = {
+        "floor": matmul_floor(model, batch, steps),
+        "step": _steps(model, lr, data, steps),
+        "fit": _fit(model, lr, batch, fit_steps),
     }
-    timings: dict[str, float] = {}
-    timings["eager"] = _time_steps(
-        _eager_step(model, make_optimizer(model, lr), data), steps, device
-    )
-    fused = torch.optim.Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True)
-    timings["fused-adam"] = _time_steps(_eager_step(model, fused, data), steps, device)
     if device.type == "cuda":
-        timings["cuda-graph"] = _time_steps(_graph_step(model, lr, data), steps, device)
-    # A whole fit call with exactly `steps` minibatches (timed once, after the warm-ups above).
-    rows = steps * batch_size
-    fit_x = torch.randn(rows, model.in_dim, generator=gen)
-    fit_y = torch.randn(rows, model.out_dim, generator=gen)
-    optimizer = make_optimizer(model, lr)
-    synchronize(device)
-    start = time.perf_counter()
-    fit(model, optimizer, fit_x, fit_y, epochs=1, batch_size=batch_size, generator=gen)
-    synchronize(device)
-    timings["fit"] = time.perf_counter() - start
-
-    eager_rate = steps / timings["eager"]
-    return [
-        {
-            **base,
-            "variant": name,
-            "steps_per_s": round(steps / seconds, 1),
-            "ms_per_step": round(1e3 * seconds / steps, 3),
-            "vs_eager": round(steps / seconds / eager_rate, 2),
-        }
-        for name, seconds in timings.items()
-    ]
+        variants["cuda-graph"] = _graph_step(model, lr, data, steps)
+    per_call = {name: fit_steps if name == "fit" else steps for name in variants}
+    timings = interleaved(variants, repeats=repeats, warmup=WARMUP, device=device, threads=threads)
+    gflop = step_flops(model, batch) / 1e9
+    rows = []
+    for n in threads:
+        floor = timings[("floor", n)].seconds / steps
+        for name in variants:
+            t = timings[(name, n)]
+            per_step = t.seconds / per_call[name]
+            rows.append(
+                {
+                    "env": env,
+                    "device": str(device),
+                    "threads": n,
+                    "batch": batch,
+                    "variant": name,
+                    "steps_per_s": round(1 / per_step, 1),
+                    "floor_ratio": round(floor / per_step, 3),
+                    "gflop_per_s": round(gflop / per_step, 1),
+                    "minor_faults": round(t.minor_faults / per_call[name]),
+                    "sys_ms": round(1e3 * t.sys_s / per_call[name], 3),
+                }
+            )
+    return rows
 
 
 def run(
-    envs: Sequence[str], device: str, *, steps: int = 200, batch_size: int = 32
+    envs: Sequence[str],
+    device: str,
+    *,
+    steps: int = 200,
+    batch_size: int = 32,
+    repeats: int = 3,
+    threads: Sequence[int] | None = None,
 ) -> list[dict[str, object]]:
-    """Measure gradient steps per second of a PE (E = 5) model for each env's architecture.
+    """Measure a PE (E = 5) model's training step per env architecture beside its matmul floor.
 
     Args:
         envs: env names (`pets.envs.ENV_NAMES`).
         device: auto, cpu, cuda or cuda:<i>.
-        steps: timed steps per variant (after 10 warm-up steps).
+        steps: gradient steps per timed call of each variant.
         batch_size: rows per member per step (32 as in the original).
+        repeats: timed calls per variant and thread count (after one warm-up); medians.
+        threads: torch thread counts to measure; None means 1 and all cores.
 
     Returns:
-        One row per env and variant: env, device, threads, ensemble, batch, params_per_net,
-        steps, variant, steps_per_s, ms_per_step, vs_eager (rate relative to `eager`).
+        One row per env, thread count and variant: env, device, threads, batch, variant,
+        steps_per_s, floor_ratio (floor time per step / this time per step), gflop_per_s (of
+        the step's matmuls), minor_faults and sys_ms per step.
 
     Raises:
-        ConfigError: an unknown env or device, or a non-positive count.
+        ConfigError: an unknown env or device, or a count out of range.
     """
-    if steps < 1 or batch_size < 1:
-        raise ConfigError(f"steps and batch_size must be ≥ 1, got {steps} and {batch_size}")
+    if steps < EPOCHS or batch_size < 1 or repeats < 1:
+        raise ConfigError(
+            f"steps must be ≥ {EPOCHS}, batch_size and repeats ≥ 1, got {steps}, {batch_size}, "
+            f"{repeats}"
+        )
+    counts = thread_counts(threads)
+    if any(n < 1 for n in counts):
+        raise ConfigError(f"thread counts must be ≥ 1, got {counts}")
     torch_device = resolve_device(device)
     rows: list[dict[str, object]] = []
     for env in envs:
-        rows.extend(_bench_env(env, torch_device, steps, batch_size))
+        rows.extend(_bench_env(env, torch_device, steps, batch_size, repeats, counts))
     return rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -220,6 +221,10 @@ class Ensemble(nn.Module):
             "weight_decays": list(self.weight_decays),
             "probabilistic": self.probabilistic,
         }
+
+    def weights(self) -> list[Tensor]:
+        """The layers' weight tensors [E, d_in, d_out], input → output (the matmul shapes)."""
+        return [cast(EnsembleLinear, layer).weight for layer in self.layers]
 
     def mean_and_logvar(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """Run every member on its slice and return the mean and the bounded log-variance.

@@ -1,0 +1,80 @@
+"""Timing shared by the benchmarks: interleaved variants, medians, page faults and system time.
+
+Variants take turns within each repeat (A B A B …), so a load change on a shared machine hits
+them alike and their ratios stay comparable; every timed call also records its minor page faults
+and system time (`pets.memory.usage`), since an allocator that returns memory to the kernel turns
+into faults and system time that the wall clock alone would hide.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from pets.device import synchronize
+from pets.memory import usage
+from pets.threads import available_cores, set_threads
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Medians over the repeats of one variant: seconds, minor faults and system s per call."""
+
+    seconds: float
+    minor_faults: int
+    sys_s: float
+
+
+def thread_counts(threads: Sequence[int] | None) -> list[int]:
+    """The thread counts to measure: the given ones, or 1 and all cores (once if they agree)."""
+    if threads is None:
+        return sorted({1, available_cores()})
+    return list(dict.fromkeys(threads))
+
+
+def interleaved(
+    variants: dict[str, Callable[[], object]],
+    *,
+    repeats: int,
+    warmup: int,
+    device: torch.device,
+    threads: Sequence[int],
+) -> dict[tuple[str, int], Timing]:
+    """Time every variant at every thread count, interleaved, after `warmup` untimed calls each.
+
+    Args:
+        variants: name -> a call to time.
+        repeats: timed calls per variant and thread count; the median is reported.
+        warmup: untimed calls per variant and thread count first.
+        device: synchronised around every call.
+        threads: torch intra-op thread counts (ignored by CUDA kernels).
+
+    Returns:
+        (variant, threads) -> its median timing.
+    """
+    samples: dict[tuple[str, int], list[tuple[float, int, float]]] = {
+        (name, n): [] for name in variants for n in threads
+    }
+    for rep in range(warmup + repeats):
+        for n in threads:
+            set_threads(n)
+            for name, fn in variants.items():
+                synchronize(device)
+                before, start = usage(), time.perf_counter()
+                fn()
+                synchronize(device)
+                seconds, spent = time.perf_counter() - start, usage() - before
+                if rep >= warmup:
+                    samples[(name, n)].append((seconds, spent.minor_faults, spent.sys_s))
+    return {
+        key: Timing(
+            seconds=statistics.median(s for s, _, _ in runs),
+            minor_faults=int(statistics.median(f for _, f, _ in runs)),
+            sys_s=statistics.median(y for _, _, y in runs),
+        )
+        for key, runs in samples.items()
+    }
