@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", required=True, type=Path, help="directory written by aggregate")
     p.add_argument("--out", required=True, type=Path, help="output directory for figures")
 
-    p = sub.add_parser("bench", help="measure training steps/s or re-plan latency")
-    p.add_argument("what", choices=("train", "plan"), help="what to measure")
+    p = sub.add_parser("bench", help="measure training steps, re-plans or start-up time")
+    p.add_argument("what", choices=("train", "plan", "startup"), help="what to measure")
     p.add_argument("--env", nargs="+", default=list(ENV_NAMES), choices=ENV_NAMES)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:<i>")
     p.add_argument(
@@ -183,8 +183,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     check_device(args.device)
     if args.what == "train":
         from pets.bench import train as bench
-    else:
+    elif args.what == "plan":
         from pets.bench import plan as bench  # type: ignore[no-redef]
+    else:
+        from pets.bench import startup as bench  # type: ignore[no-redef]
     rows = bench.run(args.env, args.device, repeats=args.repeats, threads=args.threads)
     print(format_table(rows))
     return 0
