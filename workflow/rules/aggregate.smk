@@ -25,9 +25,9 @@ rule aggregate:
         ),
         metrics=METRICS_FILE,
     log:
-        "logs/aggregate/aggregate.log",
+        LOGS_DIR + "/aggregate/aggregate.log",
     benchmark:
-        "benchmarks/aggregate/aggregate.tsv"
+        BENCH_DIR + "/aggregate/aggregate.tsv"
     params:
         runs=input_dirs,
         tables=output_dir,
@@ -64,9 +64,9 @@ rule plot_figures:
         ablation_pdf=f"{FIGURES_DIR}/ablation.pdf",
         diagnostics_pdf=f"{FIGURES_DIR}/diagnostics.pdf",
     log:
-        "logs/plot_figures/plot_figures.log",
+        LOGS_DIR + "/plot_figures/plot_figures.log",
     benchmark:
-        "benchmarks/plot_figures/plot_figures.tsv"
+        BENCH_DIR + "/plot_figures/plot_figures.tsv"
     params:
         tables=input_dir,
         out=output_dir,

@@ -24,10 +24,16 @@ VALID_PROPS = {
     "PE": PROPS,
 }
 
-RUN_DIR = "results/runs/{env}/{model}-{prop}-{opt}/seed{seed}"
-TABLES_DIR = "results/tables"
-FIGURES_DIR = "results/figures"
-METRICS_FILE = "results/metrics.json"
+# Every product of the configured grid lies under its `results` root, and its logs and
+# benchmarks under logs/ and benchmarks/ in the same sub-path, so presets never share a file.
+RESULTS = config["results"].rstrip("/")
+_SUB = str(Path(RESULTS).relative_to("results")) if Path(RESULTS).parts[0] == "results" else RESULTS
+LOGS_DIR = str(Path("logs") / _SUB)
+BENCH_DIR = str(Path("benchmarks") / _SUB)
+RUN_DIR = RESULTS + "/runs/{env}/{model}-{prop}-{opt}/seed{seed}"
+TABLES_DIR = f"{RESULTS}/tables"
+FIGURES_DIR = f"{RESULTS}/figures"
+METRICS_FILE = f"{RESULTS}/metrics.json"
 TABLES = ("returns", "summary", "diagnostics")
 FIGURES = ("learning_curves", "ablation", "diagnostics")
 FIGURE_FORMATS = ("png", "pdf")
