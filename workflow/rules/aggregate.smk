@@ -25,9 +25,9 @@ rule aggregate:
         ),
         metrics=METRICS_FILE,
     log:
-        LOGS_DIR + "/aggregate/aggregate.log",
+        f"{LOGS_DIR}/aggregate/aggregate.log",
     benchmark:
-        BENCH_DIR + "/aggregate/aggregate.tsv"
+        f"{BENCH_DIR}/aggregate/aggregate.tsv"
     params:
         runs=input_dirs,
         tables=output_dir,
@@ -64,9 +64,9 @@ rule plot_figures:
         ablation_pdf=f"{FIGURES_DIR}/ablation.pdf",
         diagnostics_pdf=f"{FIGURES_DIR}/diagnostics.pdf",
     log:
-        LOGS_DIR + "/plot_figures/plot_figures.log",
+        f"{LOGS_DIR}/plot_figures/plot_figures.log",
     benchmark:
-        BENCH_DIR + "/plot_figures/plot_figures.tsv"
+        f"{BENCH_DIR}/plot_figures/plot_figures.tsv"
     params:
         tables=input_dir,
         out=output_dir,

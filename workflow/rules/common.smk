@@ -30,7 +30,7 @@ RESULTS = config["results"].rstrip("/")
 _SUB = str(Path(RESULTS).relative_to("results")) if Path(RESULTS).parts[0] == "results" else RESULTS
 LOGS_DIR = str(Path("logs") / _SUB)
 BENCH_DIR = str(Path("benchmarks") / _SUB)
-RUN_DIR = RESULTS + "/runs/{env}/{model}-{prop}-{opt}/seed{seed}"
+RUN_DIR = f"{RESULTS}/runs/{{env}}/{{model}}-{{prop}}-{{opt}}/seed{{seed}}"
 TABLES_DIR = f"{RESULTS}/tables"
 FIGURES_DIR = f"{RESULTS}/figures"
 METRICS_FILE = f"{RESULTS}/metrics.json"

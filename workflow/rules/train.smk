@@ -16,9 +16,9 @@ rule train:
     output:
         logs=f"{RUN_DIR}/logs.mat",
     log:
-        LOGS_DIR + "/train/{env}/{model}-{prop}-{opt}/seed{seed}.log",
+        f"{LOGS_DIR}/train/{{env}}/{{model}}-{{prop}}-{{opt}}/seed{{seed}}.log",
     benchmark:
-        BENCH_DIR + "/train/{env}/{model}-{prop}-{opt}/seed{seed}.tsv"
+        f"{BENCH_DIR}/train/{{env}}/{{model}}-{{prop}}-{{opt}}/seed{{seed}}.tsv"
     params:
         outdir=output_dir,
         overrides=train_args,
