@@ -24,12 +24,20 @@ VALID_PROPS = {
     "PE": PROPS,
 }
 
+
+def beside_results(top, root):
+    """Return the folder under `top` for results root `root`: its path without a leading
+    results/, so results -> top, results/cpu-evidence -> top/cpu-evidence, out -> top/out."""
+    path = Path(root)
+    sub = path.relative_to("results") if path.parts[0] == "results" else path
+    return str(Path(top) / sub)
+
+
 # Every product of the configured grid lies under its `results` root, and its logs and
 # benchmarks under logs/ and benchmarks/ in the same sub-path, so presets never share a file.
 RESULTS = config["results"].rstrip("/")
-_SUB = str(Path(RESULTS).relative_to("results")) if Path(RESULTS).parts[0] == "results" else RESULTS
-LOGS_DIR = str(Path("logs") / _SUB)
-BENCH_DIR = str(Path("benchmarks") / _SUB)
+LOGS_DIR = beside_results("logs", RESULTS)
+BENCH_DIR = beside_results("benchmarks", RESULTS)
 RUN_DIR = f"{RESULTS}/runs/{{env}}/{{model}}-{{prop}}-{{opt}}/seed{{seed}}"
 TABLES_DIR = f"{RESULTS}/tables"
 FIGURES_DIR = f"{RESULTS}/figures"
