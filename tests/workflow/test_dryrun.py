@@ -68,6 +68,10 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.C
             "profiles/slurm",
         ],
         "quick_cmds": [*dry_run_args(REPO / "config/presets/quick.yaml", False), "--cores", "2"],
+        "evidence_cmds": [
+            *dry_run_args(REPO / "config/presets/cpu-evidence.yaml", False),
+            *("--cores", "2"),
+        ],
         "quick_cmds_3": [
             *dry_run_args(REPO / "config/presets/quick.yaml", False),
             *("--cores", "6", "--set-threads", "train=3"),
@@ -158,6 +162,23 @@ def test_dryrun_train_jobs_run_torch_on_their_snakemake_threads(
     commands = [line for line in result.stdout.splitlines() if line.startswith(prefix)]
     assert len(commands) == 2
     assert all(f" -threads {threads} " in cmd for cmd in commands), commands
+
+
+def test_dryrun_results_root_holds_a_presets_runs_logs_and_tables(dry_runs: dict) -> None:
+    """results: results/cpu-evidence puts every file of that grid under it, never results/runs."""
+    result = dry_runs["evidence_cmds"]
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert job_counts(result.stdout)["train"] == 12
+    paths = re.findall(r"^\s+(?:output|log|benchmark): (.+)$", result.stdout, re.MULTILINE)
+    files = [f for line in paths for f in line.split(", ")]
+    assert files and all(
+        f.startswith(("results/cpu-evidence/", "logs/cpu-evidence/", "benchmarks/cpu-evidence/"))
+        for f in files
+    ), files
+    assert "results/cpu-evidence/runs/reacher/PE-TSinf-CEM/seed2/logs.mat" in files
+    assert "logs/cpu-evidence/train/reacher/PE-TSinf-CEM/seed2.log" in files
+    assert "results/cpu-evidence/tables/summary.csv" in files
+    assert " -outdir results/cpu-evidence/runs/halfcheetah/PE-TSinf-CEM/seed0 " in result.stdout
 
 
 def test_dryrun_slurm_profile_parses(dry_runs: dict) -> None:
