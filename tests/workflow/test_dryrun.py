@@ -72,6 +72,10 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.C
             *dry_run_args(REPO / "config/presets/cpu-evidence.yaml", False),
             *("--cores", "2"),
         ],
+        "outside_cmds": [
+            *dry_run_args(REPO / ".test/config/config.yaml", False),
+            *("--cores", "2", "--config", f"results={tmp}/out"),
+        ],
         "quick_cmds_3": [
             *dry_run_args(REPO / "config/presets/quick.yaml", False),
             *("--cores", "6", "--set-threads", "train=3"),
@@ -164,13 +168,18 @@ def test_dryrun_train_jobs_run_torch_on_their_snakemake_threads(
     assert all(f" -threads {threads} " in cmd for cmd in commands), commands
 
 
+def dry_run_files(stdout: str) -> list[str]:
+    """Every output, log and benchmark file a dry run lists."""
+    paths = re.findall(r"^\s+(?:output|log|benchmark): (.+)$", stdout, re.MULTILINE)
+    return [f for line in paths for f in line.split(", ")]
+
+
 def test_dryrun_results_root_holds_a_presets_runs_logs_and_tables(dry_runs: dict) -> None:
     """results: results/cpu-evidence puts every file of that grid under it, never results/runs."""
     result = dry_runs["evidence_cmds"]
     assert result.returncode == 0, result.stdout[-3000:]
     assert job_counts(result.stdout)["train"] == 12
-    paths = re.findall(r"^\s+(?:output|log|benchmark): (.+)$", result.stdout, re.MULTILINE)
-    files = [f for line in paths for f in line.split(", ")]
+    files = dry_run_files(result.stdout)
     assert files and all(
         f.startswith(("results/cpu-evidence/", "logs/cpu-evidence/", "benchmarks/cpu-evidence/"))
         for f in files
@@ -179,6 +188,35 @@ def test_dryrun_results_root_holds_a_presets_runs_logs_and_tables(dry_runs: dict
     assert "logs/cpu-evidence/train/reacher/PE-TSinf-CEM/seed2.log" in files
     assert "results/cpu-evidence/tables/summary.csv" in files
     assert " -outdir results/cpu-evidence/runs/halfcheetah/PE-TSinf-CEM/seed0 " in result.stdout
+
+
+def test_dryrun_quick_preset_has_its_own_results_root(dry_runs: dict) -> None:
+    """The demo's reduced planner must never fill the paper grid's results/runs cells."""
+    result = dry_runs["quick_cmds"]
+    assert result.returncode == 0, result.stdout[-3000:]
+    files = dry_run_files(result.stdout)
+    assert files and all(
+        f.startswith(("results/quick/", "logs/quick/", "benchmarks/quick/")) for f in files
+    ), files
+    assert "results/quick/runs/cartpole/DE-TSinf-CEM/seed0/logs.mat" in files
+    assert "results/quick/figures/learning_curves.png" in files
+
+
+def test_dryrun_results_root_outside_results_keeps_its_logs_inside_it(dry_runs: dict) -> None:
+    """An absolute root gets root/logs and root/benchmarks, not its own top level or cwd."""
+    result = dry_runs["outside_cmds"]
+    assert result.returncode == 0, result.stdout[-3000:]
+    root = re.search(r"-outdir (\S+)/runs/cartpole/", result.stdout)
+    assert root is not None and Path(root.group(1)).is_absolute(), result.stdout[-2000:]
+    top = root.group(1)
+    files = dry_run_files(result.stdout)
+    logs = [f for f in files if f.endswith(".log")]
+    benches = [f for f in files if "/benchmarks/" in f]
+    assert logs and all(f.startswith(f"{top}/logs/") for f in logs), logs
+    assert f"{top}/logs/train/cartpole/D-E-CEM/seed0.log" in logs
+    assert benches and all(f.startswith(f"{top}/benchmarks/") for f in benches), benches
+    assert f"{top}/runs/cartpole/D-E-CEM/seed0/logs.mat" in files
+    assert all(f.startswith(f"{top}/") for f in files), files
 
 
 def test_dryrun_slurm_profile_parses(dry_runs: dict) -> None:

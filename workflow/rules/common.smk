@@ -26,15 +26,18 @@ VALID_PROPS = {
 
 
 def beside_results(top, root):
-    """Return the folder under `top` for results root `root`: its path without a leading
-    results/, so results -> top, results/cpu-evidence -> top/cpu-evidence, out -> top/out."""
+    """Return the folder for logs or benchmarks (`top`) of results root `root`: results ->
+    top, results/cpu-evidence -> top/cpu-evidence; a root elsewhere (absolute, out, ../x)
+    keeps them inside itself, root/top, so they never land in the working directory's top."""
     path = Path(root)
-    sub = path.relative_to("results") if path.parts[0] == "results" else path
-    return str(Path(top) / sub)
+    if path.parts[0] == "results" and ".." not in path.parts:
+        return str(Path(top) / path.relative_to("results"))
+    return str(path / top)
 
 
 # Every product of the configured grid lies under its `results` root, and its logs and
-# benchmarks under logs/ and benchmarks/ in the same sub-path, so presets never share a file.
+# benchmarks under logs/ and benchmarks/ in the same sub-path (beside_results), so presets
+# never share a file.
 RESULTS = config["results"].rstrip("/")
 LOGS_DIR = beside_results("logs", RESULTS)
 BENCH_DIR = beside_results("benchmarks", RESULTS)
