@@ -88,9 +88,34 @@ def test_dvc_repro_noop_new_seed_and_metrics(tmp_path: Path) -> None:
     git(root, "commit", "-q", "-m", "results")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True, timeout=60)
-    run_tool([*DVC, "pull"], clone, timeout=120, check=True)
+    # The target: a plain `dvc pull` would also ask for the presets' never-run outputs.
+    run_tool([*DVC, "pull", "dvc.yaml"], clone, timeout=120, check=True)
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "1"]
     run_tool([*snakemake, "--touch"], clone, timeout=120, check=True)
     redraw = run_tool([*snakemake, "figures", "--forcerun", "aggregate"], clone, 180, check=True)
     assert "train" not in job_counts(redraw.stdout)
     assert_results(clone, config)
+
+
+def test_dvc_repro_of_a_preset_trains_under_its_own_root_only(tmp_path: Path) -> None:
+    """config/presets/dvc.yaml: a preset's stages fill its results root, never results/runs,
+    and a plain `dvc repro` (the paper grid) does not see them."""
+    root = copy_repo(tmp_path)
+    preset = merged(load_yaml(TEST_CONFIG), {"results": "results/quick"})
+    preset["grid"]["method"] = [{"model": "D", "prop": "E"}]
+    write_config(root / "config/presets/quick.yaml", preset)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "tiny preset")
+
+    first = run_tool([*DVC, "repro", "config/presets/dvc.yaml:aggregate@quick"], root, 240, True)
+    assert job_counts(first.stdout)["train"] == 1
+    config = merged(load_yaml(REPO / "config/config.yaml"), preset)
+    assert_results(root, config)
+    assert not (root / "results" / "runs").exists()
+    assert "train@cpu-evidence" not in first.stdout  # only the named preset's stages ran
+
+    again = run_tool([*DVC, "repro", "config/presets/dvc.yaml:aggregate@quick"], root, 60, True)
+    assert "Job stats" not in again.stdout
+    listed = run_tool([*DVC, "status", "dvc.yaml"], root, timeout=60, check=True)
+    assert "quick" not in listed.stdout  # the top-level pipeline is the paper grid's alone

@@ -115,15 +115,17 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def run_dir(root: Path, env: str, model: str, prop: str, opt: str, seed: int) -> Path:
-    """The run directory the contract fixes (pets_contract §4)."""
-    return root / "results" / "runs" / env / f"{model}-{prop}-{opt}" / f"seed{seed}"
+def run_dir(
+    root: Path, env: str, model: str, prop: str, opt: str, seed: int, results: str = "results"
+) -> Path:
+    """The run directory the contract fixes (pets_contract §4), under results root `results`."""
+    return root / results / "runs" / env / f"{model}-{prop}-{opt}" / f"seed{seed}"
 
 
 def grid_run_dirs(root: Path, config: dict) -> list[Path]:
     grid = config["grid"]
     return [
-        run_dir(root, env, m["model"], m["prop"], opt, seed)
+        run_dir(root, env, m["model"], m["prop"], opt, seed, config.get("results", "results"))
         for env in grid["env"]
         for m in grid["method"]
         for opt in grid["opt"]
@@ -141,8 +143,9 @@ def assert_results(root: Path, config: dict) -> None:
     for directory in grid_run_dirs(root, config):
         for name in ("logs.mat", "config.yaml", "progress.csv"):
             assert (directory / name).is_file(), f"missing {directory / name}"
+    top = root / config.get("results", "results")
     for name in TABLE_FILES:
-        assert (root / "results" / "tables" / name).stat().st_size > 0, name
+        assert (top / "tables" / name).stat().st_size > 0, name
     for name in FIGURE_FILES:
-        assert (root / "results" / "figures" / name).stat().st_size > 0, name
-    assert (root / "results" / "metrics.json").stat().st_size > 0
+        assert (top / "figures" / name).stat().st_size > 0, name
+    assert (top / "metrics.json").stat().st_size > 0
