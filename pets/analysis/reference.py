@@ -27,6 +27,7 @@ class Reference:
     value: float
     env_steps: int
     source: str
+    curve: tuple[tuple[int, float], ...] = ()  # (env steps, return) points read off, in order
 
 
 _QUANVUONG = (
@@ -35,18 +36,64 @@ _QUANVUONG = (
 )
 
 REFERENCES: dict[str, Reference] = {
-    "cartpole": Reference(180.0, 3_000, _QUANVUONG),
-    "reacher": Reference(-38.0, 15_000, _QUANVUONG),
-    "pusher": Reference(-67.0, 15_000, _QUANVUONG),
+    # pets-facts §10's table: the points read off the TF original's max-so-far curve.
+    "cartpole": Reference(180.0, 3_000, _QUANVUONG, ((1_400, 175.0), (3_000, 180.0))),
+    "reacher": Reference(
+        -38.0, 15_000, _QUANVUONG, ((2_700, -48.0), (5_500, -40.0), (15_000, -38.0))
+    ),
+    "pusher": Reference(-67.0, 15_000, _QUANVUONG, ((3_000, -80.0), (15_000, -67.0))),
     "halfcheetah": Reference(
         15_000.0,
         300_000,
         "paper-level return, approximate: PETS paper Fig. 3 as quoted by the "
         "quanvuong/handful-of-trials-pytorch README (pets-facts §10, peers-and-numbers §4)",
+        ((300_000, 15_000.0),),
     ),
 }
 REFERENCE_METHOD = "PE-TSinf"  # the configuration the reference numbers were obtained with
 REFERENCE_OPT = "CEM"
+
+
+def reference_near(ref: Reference, env_steps: int) -> tuple[float, int]:
+    """The reference level for a run of `env_steps` steps: the earliest read-off point at or
+    after `env_steps` (the original had at least as many steps there), else the last point.
+
+    Returns:
+        (return, env steps of that point); (NaN, 0) for a reference without curve points.
+    """
+    if not ref.curve:
+        return (math.nan, 0)
+    later = [point for point in ref.curve if point[0] >= env_steps]
+    steps, value = later[0] if later else ref.curve[-1]
+    return (value, steps)
+
+
+@dataclass(frozen=True)
+class RandomPolicyReturns:
+    """A uniformly random policy's episode returns on one task (`pets.baseline`)."""
+
+    mean: float
+    sd: float  # sample standard deviation (ddof 1)
+    best: float  # the highest of the episodes
+
+
+# `python tools/random_policy.py --episodes 20 --seed 0` (mujoco 3, this package's envs);
+# tests/analysis/test_random_policy.py recomputes it.
+RANDOM_POLICY_EPISODES = 20
+RANDOM_POLICY_SEED = 0
+RANDOM_POLICY: dict[str, RandomPolicyReturns] = {
+    "cartpole": RandomPolicyReturns(-4.270609548458408, 1.600043260459265, -0.3469554378916695),
+    "reacher": RandomPolicyReturns(-1496.6028257430294, 51.6031574856358, -1409.310117141249),
+    "pusher": RandomPolicyReturns(-296.3328587540563, 15.146932512748814, -266.5541185443507),
+    "halfcheetah": RandomPolicyReturns(-283.4815422826389, 86.08835701090499, -144.19252120295798),
+}
+
+
+def margin_in_sd(ours: float, random: RandomPolicyReturns | None) -> float:
+    """(ours − random mean) / random SD: how far above a random policy a return lies."""
+    if random is None or not random.sd > 0:
+        return math.nan
+    return (ours - random.mean) / random.sd
 
 
 def ratio_to_reference(ours: float, reference: float) -> float:

@@ -26,9 +26,14 @@ import pandas as pd
 import scipy.stats
 
 from pets.analysis.reference import (
+    RANDOM_POLICY,
+    RANDOM_POLICY_EPISODES,
     REFERENCES,
+    RandomPolicyReturns,
     Reference,
+    margin_in_sd,
     ratio_to_reference,
+    reference_near,
     threshold_return,
 )
 from pets.analysis.tidy import RUN_KEYS
@@ -60,6 +65,12 @@ SUMMARY_COLUMNS = (
     "threshold_return",
     "steps_to_threshold",
     "n_seeds_reached",
+    "ref_near_return",
+    "ref_near_env_steps",
+    "random_return_mean",
+    "random_return_sd",
+    "random_return_best",
+    "margin_sd",
 )
 METRIC_FIELDS = (
     "n_seeds",
@@ -69,6 +80,7 @@ METRIC_FIELDS = (
     "final_return_mean",
     "ratio_to_ref",
     "steps_to_threshold",
+    "margin_sd",
 )
 
 
@@ -147,6 +159,7 @@ def summarize(
     tidy: pd.DataFrame,
     *,
     references: Mapping[str, Reference] = REFERENCES,
+    random_policy: Mapping[str, RandomPolicyReturns] = RANDOM_POLICY,
     seed: int = BOOTSTRAP_SEED,
 ) -> pd.DataFrame:
     """One row per env × method × opt: final returns with CIs, the reference, the comparison.
@@ -154,6 +167,7 @@ def summarize(
     Args:
         tidy: the tidy frame (`load.TIDY_COLUMNS`).
         references: env → reference return (envs without one get NaN comparisons).
+        random_policy: env → a uniformly random policy's returns (the margin's scale).
         seed: bootstrap seed.
 
     Returns:
@@ -168,6 +182,9 @@ def summarize(
         ref_value = ref.value if ref else math.nan
         threshold = threshold_return(ref_value)
         steps, reached = steps_to_threshold(cell, threshold)
+        final_steps = int(final["env_steps"].max())
+        near, near_steps = reference_near(ref, final_steps) if ref else (math.nan, 0)
+        rand = random_policy.get(str(env))
         rows.append(
             {
                 "env": env,
@@ -177,7 +194,7 @@ def summarize(
                 "opt": opt,
                 "n_seeds": len(final),
                 "final_iteration": int(final["iteration"].max()),
-                "final_env_steps": int(final["env_steps"].max()),
+                "final_env_steps": final_steps,
                 "final_max_return_mean": float(best.mean()),
                 **_ci("final_max_return", best, seed),
                 "final_return_mean": float(last.mean()),
@@ -189,10 +206,16 @@ def summarize(
                 "threshold_return": threshold,
                 "steps_to_threshold": steps,
                 "n_seeds_reached": reached,
+                "ref_near_return": near,
+                "ref_near_env_steps": near_steps if near_steps else math.nan,
+                "random_return_mean": rand.mean if rand else math.nan,
+                "random_return_sd": rand.sd if rand else math.nan,
+                "random_return_best": rand.best if rand else math.nan,
+                "margin_sd": margin_in_sd(float(best.mean()), rand),
             }
         )
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    for column in ("ref_env_steps", "steps_to_threshold"):  # integers or missing
+    for column in ("ref_env_steps", "steps_to_threshold", "ref_near_env_steps"):  # int or NA
         out[column] = out[column].astype("Int64")
     for factor in ("env", "model", "prop", "opt", "method"):
         levels = [v for v in tidy[factor].cat.categories if v in set(out[factor])]
@@ -227,18 +250,34 @@ def _with_ci(mean: float, low: float, high: float) -> str:
     return f"{_num(mean, '.1f')} [{_num(low, '.1f')}, {_num(high, '.1f')}]"
 
 
+def _near(r: Any) -> str:
+    if pd.isna(r.ref_near_return):
+        return "–"
+    return f"{_num(r.ref_near_return, '.0f')} ({_num(r.ref_near_env_steps, ',.0f')})"
+
+
+def _random(r: Any) -> str:
+    if pd.isna(r.random_return_mean):
+        return "–"
+    return (
+        f"{_num(r.random_return_mean, '.1f')} ± {_num(r.random_return_sd, '.1f')} "
+        f"({_num(r.random_return_best, '.1f')})"
+    )
+
+
 def summary_markdown(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table with its definitions and the references' sources."""
     sources = list(dict.fromkeys(s for s in summary["ref_source"] if s))
     header = (
         "| env | method | opt | seeds | env steps | final max-so-far [95% CI] "
-        "| final return [95% CI] | reference (steps) | ours/ref | steps to 90% ref |"
+        "| final return [95% CI] | reference (steps) | ours/ref | steps to 90% ref "
+        "| reference near our steps | random policy: mean ± SD (best) | margin (SD) |"
     )
     lines = [
         "# PETS reproduction: final returns",
         "",
         header,
-        "|" + "---|" * 10,
+        "|" + "---|" * 13,
     ]
     for r in summary.itertuples(index=False):
         ref = "–"
@@ -249,7 +288,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             f"| {r.env} | {r.method} | {r.opt} | {r.n_seeds} | {r.final_env_steps:,} "
             f"| {_with_ci(r.final_max_return_mean, r.final_max_return_ci_low, r.final_max_return_ci_high)} "  # noqa: E501
             f"| {_with_ci(r.final_return_mean, r.final_return_ci_low, r.final_return_ci_high)} "
-            f"| {ref} | {_num(r.ratio_to_ref, '.2f')} | {_num(r.steps_to_threshold, ',.0f')} |"
+            f"| {ref} | {_num(r.ratio_to_ref, '.2f')} | {_num(r.steps_to_threshold, ',.0f')} "
+            f"| {_near(r)} | {_random(r)} | {_num(r.margin_sd, '.1f')} |"
         )
     lines += [
         "",
@@ -258,7 +298,11 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         "with one seed). ours/ref = final max-so-far / reference for positive references and "
         "reference / final max-so-far (a cost ratio) for negative ones; > 1 is better than the "
         "reference. Steps to 90% ref: env steps at which the seed-mean max-so-far return first "
-        "reaches 0.9 × reference (positive) or reference / 0.9 (negative).",
+        "reaches 0.9 × reference (positive) or reference / 0.9 (negative). Reference near our "
+        "steps: the earliest point read off the reference curve at or after our env steps (the "
+        "original had at least as many steps there). Random policy: uniformly random actions, "
+        f"{RANDOM_POLICY_EPISODES} episodes (tools/random_policy.py); margin = (final max-so-far "
+        "− random mean) / random SD.",
         "",
     ]
     lines += [f"[{i}] {source}" for i, source in enumerate(sources, start=1)]

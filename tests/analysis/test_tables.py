@@ -13,7 +13,13 @@ import pytest
 import scipy.stats
 
 from pets.analysis.load import load_runs
-from pets.analysis.reference import ratio_to_reference, threshold_return
+from pets.analysis.reference import (
+    REFERENCES,
+    RandomPolicyReturns,
+    ratio_to_reference,
+    reference_near,
+    threshold_return,
+)
 from pets.analysis.tables import (
     SUMMARY_COLUMNS,
     across_seeds,
@@ -167,3 +173,33 @@ def test_summarize_empty_frame_gives_empty_table() -> None:
     summary = summarize(empty)
     assert summary.empty and tuple(summary.columns) == SUMMARY_COLUMNS
     assert metrics(summary, n_runs=0) == {"n_runs": 0}
+
+
+def test_summary_reference_near_our_steps_and_random_policy_margin(tidy: pd.DataFrame) -> None:
+    """The reference point for our step count (pets-facts §10 read-offs, written out here) and
+    the margin over a random policy given as (mean 10, SD 20, best 50)."""
+    rand = RandomPolicyReturns(10.0, 20.0, 50.0)
+    summary = summarize(tidy, random_policy={"cartpole": rand})
+    cart, reach = summary.iloc[0], summary.iloc[1]
+    # cartpole read-offs (1,400 steps: 175), (3,000: 180); ours ends at 40 steps -> 175 at 1,400
+    assert (cart.ref_near_return, cart.ref_near_env_steps) == (175.0, 1400)
+    assert (cart.random_return_mean, cart.random_return_sd) == (10.0, 20.0)
+    assert cart.margin_sd == pytest.approx((535 / 3 - 10.0) / 20.0)
+    # reacher read-offs (2,700: −48) first; no random policy given -> no margin
+    assert (reach.ref_near_return, reach.ref_near_env_steps) == (-48.0, 2700)
+    assert math.isnan(reach.margin_sd) and math.isnan(reach.random_return_mean)
+    text = summary_markdown(summary)
+    assert "| 175 (1,400) | 10.0 ± 20.0 (50.0) | 8.4 |" in text  # (178.33 − 10) / 20 = 8.4
+    assert "| -48 (2,700) | – | – |" in text
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [(2_400, (-48.0, 2_700)), (2_700, (-48.0, 2_700)), (6_000, (-38.0, 15_000)),
+     (40_000, (-38.0, 15_000))],
+)  # fmt: skip
+def test_reference_near_takes_the_first_point_at_or_after_our_steps(
+    steps: int, expected: tuple[float, int]
+) -> None:
+    # reacher, pets-facts §10: ≈ −48 by ~2,700 steps, ≈ −40 by ~5,500, ≈ −38 at 15,000
+    assert reference_near(REFERENCES["reacher"], steps) == expected
