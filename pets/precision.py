@@ -12,10 +12,12 @@ which the original never did). Imports only torch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
-__all__ = ["TORCH_MATMUL_PRECISION", "set_precision"]
+__all__ = ["TORCH_MATMUL_PRECISION", "matmul_precision", "set_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +43,19 @@ def set_precision(precision: str, device: torch.device) -> bool:
     # fp32_precision ones are mixed, and set_float32_matmul_precision keeps them consistent.
     torch.set_float32_matmul_precision(TORCH_MATMUL_PRECISION[precision])
     return precision == "tf32"
+
+
+@contextmanager
+def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
+    """Run the block with `precision` (`set_precision`), then restore torch's previous setting.
+
+    For benchmarks that time fp32 and tf32 variants in one process; a CUDA graph captured inside
+    keeps the block's precision when replayed outside.
+    """
+    before = torch.get_float32_matmul_precision()
+    set_precision(precision, device)
+    try:
+        yield
+    finally:
+        if device.type == "cuda":
+            torch.set_float32_matmul_precision(before)
