@@ -56,6 +56,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "-threads", "--threads", type=int, default=None, metavar="N",
         help="CPU threads for torch (default: all cores this process may use)",
     )  # fmt: skip
+    p.add_argument(
+        "-precision", "--precision", default="fp32", metavar="fp32|tf32",
+        help="CUDA float32 matmuls of planning and training: fp32 (default, as the original) "
+        "or tf32 (faster, opt-in); no effect on the CPU",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,8 +128,9 @@ def _cmd_mbexp(args: argparse.Namespace) -> int:
     from pets.config import build_config
 
     cfg = build_config(
-        args.env, args.ca, args.o, seed=args.seed, device=args.device, threads=_threads(args)
-    )
+        args.env, args.ca, args.o, seed=args.seed, device=args.device, threads=_threads(args),
+        precision=args.precision,
+    )  # fmt: skip
     from pets.experiment import new_run_dir, preflight, run  # torch loads only for valid input
 
     preflight(cfg)
@@ -148,7 +154,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     ]
     cfg = build_config(
         args.env, args.ca, [*args.o, *forced], seed=args.seed, device=args.device,
-        threads=_threads(args),
+        threads=_threads(args), precision=args.precision,
     )  # fmt: skip
     from pets.experiment import new_run_dir, preflight, run
 

@@ -25,9 +25,10 @@ from pets.config import CEMCfg, Config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
-from pets.models import Ensemble, fit, load_model, make_optimizer, save_model
+from pets.models import Ensemble, GraphedStep, fit, load_model, make_optimizer, save_model
 from pets.mpc import MPC, action_bounds
 from pets.optimizers import CEMOptimizer, RandomOptimizer
+from pets.precision import set_precision
 from pets.propagation import Propagation
 from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_video
 from pets.runlog import Episode, ProgressRow
@@ -231,8 +232,9 @@ def preflight(cfg: Config) -> None:
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    # Where a run executes (device, CPU threads) may change between a kill and its resume.
-    return {k: v for k, v in data.items() if k not in ("device", "threads")}
+    # Where and how a run executes (device, CPU threads, CUDA matmul precision) may change
+    # between a kill and its resume.
+    return {k: v for k, v in data.items() if k not in ("device", "threads", "precision")}
 
 
 class _Run:
@@ -242,6 +244,7 @@ class _Run:
         self.cfg, self.outdir, self.bars = cfg, outdir, progress_bars
         self.device = resolve_device(cfg.device)
         set_threads(available_cores() if cfg.threads is None else cfg.threads)
+        set_precision(cfg.precision, self.device)  # before any CUDA graph is captured
         seed_everything(cfg.seed)
         self.rngs = make_rngs(cfg.seed, self.device)
         sim, log_cfg = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.log_cfg
@@ -260,6 +263,8 @@ class _Run:
         if init.load_model and init.model_dir:
             self._load_pretrained(Path(init.model_dir))
         self.mpc = build_controller(cfg, self.task, self.model, self.rngs.plan)
+        # CUDA: one captured training step for the whole run (the MPC captures its own re-plan).
+        self.step = GraphedStep(self.model, self.optimizer) if self.device.type == "cuda" else None
         self.random = RandomPolicy(self.task.ac_lb, self.task.ac_ub, self.rngs.actions)
 
     def _load_pretrained(self, model_dir: Path) -> None:
@@ -354,6 +359,7 @@ class _Run:
             holdout_ratio=train_cfg.holdout_ratio,
             max_logging=train_cfg.max_logging,
             on_step=on_step,
+            step=self.step,
         )
 
     def checkpoint(self, state: RunState) -> None:

@@ -9,13 +9,15 @@ Random actions before the first training are the experiment's business, not the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from pets.capture import BufferKey, GraphCache, buffer_key, capture_graph
 from pets.errors import ConfigError
 from pets.optimizers import CostFn
 from pets.propagation import DynamicsModel, Propagation
@@ -23,6 +25,7 @@ from pets.propagation import DynamicsModel, Propagation
 __all__ = [
     "MPC",
     "NAN_COST",
+    "CaptureReplan",
     "Optimizer",
     "PlanningTask",
     "action_bounds",
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 NAN_COST = 1e6  # spec/pets-facts.md §6.2 (§12.11): NaN particle totals cost this much
+REPLAN_WARMUP = 2  # eager re-plans rehearsed on a side stream before a capture
 
 
 class PlanningTask(Protocol):
@@ -63,6 +67,10 @@ class Optimizer(Protocol):
         cost_fn: CostFn,
         generator: torch.Generator,
     ) -> Tensor: ...
+
+
+CaptureReplan = Callable[["MPC"], Callable[[], Tensor]]
+"""Captures `mpc.replan()` and returns `replay() -> [H, a]` (`capture_replan`)."""
 
 
 def model_device_dtype(model: object) -> tuple[torch.device, torch.dtype]:
@@ -180,6 +188,12 @@ class MPC:
     the fixed initial variance `(ub − lb)²/16`; the first `per` actions are buffered and returned
     one per `act` call.
 
+    On CUDA, `act` replays the re-plan as a CUDA graph (`capture_replan`), captured at the first
+    re-plan and kept across model updates, since training writes weights and scaler statistics in
+    place; it is re-captured only when a buffer it reads is reallocated or reshaped, and if a
+    capture fails, one line is logged and every later re-plan runs eagerly. A replay computes
+    exactly what the eager re-plan computes (same kernels, same generator offsets).
+
     Args:
         task: planning side of the task, on the model's device and dtype.
         model: the dynamics ensemble; its device and dtype are the planner's.
@@ -189,6 +203,8 @@ class MPC:
         per: re-plan every `per` steps, 1 ≤ per ≤ H.
         npart: P, must equal `propagation.npart`.
         generator: random source on the model's device.
+        capture: how `act` captures its re-plan: "auto" (`capture_replan` on CUDA, eager on the
+            CPU), None (always eager) or a function `capture(mpc) -> replay` (tests, benchmarks).
 
     Raises:
         ConfigError: `per` out of range or `npart` not the propagation's.
@@ -205,6 +221,7 @@ class MPC:
         per: int,
         npart: int,
         generator: torch.Generator,
+        capture: CaptureReplan | Literal["auto"] | None = "auto",
     ) -> None:
         if not 1 <= per <= plan_hor:
             raise ConfigError(f"per must be in [1, plan_hor={plan_hor}], got {per}")
@@ -232,6 +249,13 @@ class MPC:
         self._obs = torch.zeros(task.obs_dim, device=device, dtype=dtype)  # [d] static input
         self._buffer: list[np.ndarray] = []
         self.last_plan = self._midpoint.clone()  # [H, a]
+        if capture == "auto":
+            capture = capture_replan if device.type == "cuda" else None
+        # None on the CPU, so the CPU re-plan does no extra work.
+        self.graph: GraphCache[Callable[[], Tensor]] | None = None
+        if capture is not None:
+            capture_fn = capture
+            self.graph = GraphCache("the re-plan", lambda: capture_fn(self))
 
     def reset(self, env: object) -> None:
         """Start an episode: warm start back to the midpoint, re-read the task's goal from `env`."""
@@ -252,9 +276,33 @@ class MPC:
         """
         if not self._buffer:
             self.load_observation(obs)
-            plan = self.replan()
+            replay = None if self.graph is None else self.graph.get(self.buffer_key())
+            plan = self.replan() if replay is None else replay()
             self._buffer = list(plan[: self.per].cpu().numpy().astype(np.float32))  # the one sync
         return self._buffer.pop(0)
+
+    def buffer_key(self) -> BufferKey:
+        """Identity of every buffer a captured re-plan reads or writes (`pets.capture`)."""
+        tensors = [self._obs, self._prev_sol, self._init_var, self._midpoint, self.last_plan]
+        if isinstance(self.model, torch.nn.Module):
+            tensors += [*self.model.parameters(), *self.model.buffers()]
+        return buffer_key(tensors)
+
+    @contextmanager
+    def rehearsal(self) -> Iterator[None]:
+        """Re-plans inside leave no trace: warm start, last plan and generator are put back.
+
+        A capture needs eager warm-up re-plans; without this they would shift the warm start
+        and advance the generator, and the run would differ from an eager one.
+        """
+        prev_sol, last_plan = self._prev_sol.clone(), self.last_plan.clone()
+        gen_state = self.generator.get_state()
+        try:
+            yield
+        finally:
+            self._prev_sol.copy_(prev_sol)
+            self.last_plan.copy_(last_plan)
+            self.generator.set_state(gen_state)
 
     def load_observation(self, obs: np.ndarray) -> None:
         """Copy `obs` [d] into the static input that `replan` reads."""
@@ -320,8 +368,9 @@ def capture_replan(mpc: MPC) -> Callable[[], Tensor]:
 
     Before each replay, load the observation with `mpc.load_observation`; a replay is a whole
     re-plan (warm start read and shifted, `last_plan` written, the generator advanced) without
-    any Python or kernel-launch overhead. CUDA only; the MPC's generator must be a CUDA generator
-    (it is registered with the graph). Checked by the `gpu`-marked tests.
+    any Python or kernel-launch overhead. The warm-up re-plans are rehearsed (`MPC.rehearsal`),
+    so capturing changes no state. CUDA only; the MPC's generator must be a CUDA generator (it is
+    registered with the graph). Checked by the `gpu`-marked tests.
 
     Args:
         mpc: a controller on a CUDA device.
@@ -329,17 +378,15 @@ def capture_replan(mpc: MPC) -> Callable[[], Tensor]:
     Returns:
         replay() -> [H, a], the `last_plan` buffer after the replay.
     """
-    device = mpc.device
-    side = torch.cuda.Stream(device=device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):  # warm up on a side stream, as capture requires
-        for _ in range(2):
-            mpc.replan()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    graph.register_generator_state(mpc.generator)
-    with torch.cuda.graph(graph):
-        plan = mpc.replan()
+
+    def warmup() -> None:
+        with mpc.rehearsal():
+            for _ in range(REPLAN_WARMUP):
+                mpc.replan()
+
+    graph, plan = capture_graph(
+        mpc.replan, device=mpc.device, warmup=warmup, generators=(mpc.generator,)
+    )
 
     def replay() -> Tensor:
         graph.replay()

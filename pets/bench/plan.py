@@ -9,11 +9,15 @@ what the re-plan would cost if everything but the matmuls were free; `ratio` = f
 Variants, interleaved in one process (`pets.bench.timing.interleaved`):
 
 - `floor`: the bmm sequence alone;
-- `planner`: `pets.mpc.MPC.act` as the experiment runs it (eager, no host sync inside);
-- `planner+graph` (CUDA only): the same re-plan captured once as a CUDA graph and replayed.
+- `planner`: `pets.mpc.MPC.act` re-planning eagerly (no host sync inside), as a CPU run does;
+- `planner+graph` (CUDA only): `MPC.act` as a CUDA run does it, replaying the re-plan captured
+  once as a CUDA graph (fp32);
+- `planner+tf32`, `planner+graph+tf32` (CUDA only): the same two with `-precision tf32`.
 
 Each is measured at 1 thread and at all cores (or the given thread counts) and reports GFLOP/s of
-the matmul work, minor page faults and system seconds per re-plan. The model is untrained (timing
+the matmul work, minor page faults and system seconds per re-plan; `graph` says whether the
+variant replays a graph (`captured`), fell back to eager after a failed capture (`failed`: its
+time is then an eager one) or is eager by design (`-`). The model is untrained (timing
 does not depend on the weights). Returns rows of plain values; only the CLI prints.
 """
 
@@ -30,7 +34,8 @@ from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble
-from pets.mpc import MPC, capture_replan
+from pets.mpc import MPC
+from pets.precision import matmul_precision
 
 WARMUP = 1
 
@@ -97,12 +102,16 @@ def _bench_env(
         return mpc
 
     mpc = controller(0)
+    mpc.graph = None  # the eager re-plan, also on CUDA
     variants: dict[str, Callable[[], object]] = {
         "floor": bmm_floor(cfg, model),
         "planner": lambda: mpc.act(obs),
     }
-    if device.type == "cuda":  # its own controller and generator, registered with the graph
-        variants["planner+graph"] = _graph_replan(controller(1), obs)
+    controllers = {"planner": mpc}
+    if device.type == "cuda":
+        cuda_variants, cuda_controllers = _cuda_variants(controller, obs, device)
+        variants |= cuda_variants
+        controllers |= cuda_controllers
     timings = interleaved(variants, repeats=repeats, warmup=WARMUP, device=device, threads=threads)
     gym_env.close()
     opt = cfg.ctrl_cfg.opt_cfg
@@ -121,6 +130,7 @@ def _bench_env(
                     "plan_hor": opt.plan_hor,
                     "npart": cfg.ctrl_cfg.prop_cfg.npart,
                     "variant": name,
+                    "graph": _graph_state(controllers.get(name)),
                     "ms_per_replan": round(1e3 * t.seconds, 1),
                     "floor_ratio": round(floor / t.seconds, 3),
                     "gflop_per_s": round(gflop / t.seconds, 1),
@@ -131,11 +141,41 @@ def _bench_env(
     return rows
 
 
-def _graph_replan(mpc: MPC, obs: np.ndarray) -> Callable[[], object]:
-    """`capture_replan` of the controller, the observation fixed; each call reads the action."""
-    mpc.load_observation(obs)
-    replay = capture_replan(mpc)
-    return lambda: replay()[0].cpu().numpy()
+def _cuda_variants(
+    controller: Callable[[int], MPC], obs: np.ndarray, device: torch.device
+) -> tuple[dict[str, Callable[[], object]], dict[str, MPC]]:
+    """The run's captured re-plan, and TF32 eager and captured; each its own controller.
+
+    Each controller has its own generator (a graph registers it). The TF32 graph is captured
+    inside the TF32 setting (its first `act`), and its replays keep that precision.
+    """
+    graphed, eager_tf32, graphed_tf32 = controller(1), controller(2), controller(3)
+    eager_tf32.graph = None
+    with matmul_precision("tf32", device):
+        graphed_tf32.act(obs)
+
+    def tf32_act() -> object:
+        with matmul_precision("tf32", device):
+            return eager_tf32.act(obs)
+
+    variants: dict[str, Callable[[], object]] = {
+        "planner+graph": lambda: graphed.act(obs),
+        "planner+tf32": tf32_act,
+        "planner+graph+tf32": lambda: graphed_tf32.act(obs),
+    }
+    controllers = {
+        "planner+graph": graphed,
+        "planner+tf32": eager_tf32,
+        "planner+graph+tf32": graphed_tf32,
+    }
+    return variants, controllers
+
+
+def _graph_state(mpc: MPC | None) -> str:
+    """captured, failed (eager after a failed capture) or - (eager by design, or no MPC)."""
+    if mpc is None or mpc.graph is None:
+        return "-"
+    return "failed" if mpc.graph.failed else "captured"
 
 
 def run(
@@ -157,8 +197,8 @@ def run(
 
     Returns:
         One row per env, thread count and variant: env, device, threads, popsize, plan_hor,
-        npart, variant, ms_per_replan, floor_ratio (floor time / this time), gflop_per_s (of
-        the ensemble matmuls), minor_faults and sys_s (per re-plan).
+        npart, variant, graph (captured, failed or -), ms_per_replan, floor_ratio (floor time /
+        this time), gflop_per_s (of the ensemble matmuls), minor_faults and sys_s (per re-plan).
 
     Raises:
         ConfigError: an unknown env or device, or a count out of range.

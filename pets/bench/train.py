@@ -9,10 +9,15 @@ member, the PETS loss and Adam, in variants interleaved in one process
 - `step`: `pets.models.train_step` with `make_optimizer`'s Adam, the step `fit` runs;
 - `fit`: whole `fit` calls (5 epochs, bootstrap, shuffles, padded last minibatch, loss
   bookkeeping), per gradient step;
-- `cuda-graph` (CUDA only): the step captured once as a CUDA graph (capturable Adam) and replayed
-  with fresh minibatch indices copied into its static index buffer.
+- `cuda-graph` (CUDA only): a plain captured PyTorch step for reference: `torch.optim.Adam`
+  (capturable), fresh minibatch indices copied into its static index buffer, one replay;
+- `step+graph`, `fit+graph` (CUDA only): our `pets.models.GraphedStep` per step, and whole `fit`
+  calls through it, as a CUDA run trains;
+- `fit+graph+tf32` (CUDA only): the same `fit` with `-precision tf32` (captured under TF32).
 
-`floor_ratio` = floor time / the variant's time per step. Returns rows of plain values; only the
+`floor_ratio` = floor time / the variant's time per step; `graph` says whether the variant
+replays our captured step (`captured`), fell back to eager after a failed capture (`failed`: an
+eager time) or is something else (`-`). Returns rows of plain values; only the
 CLI prints. Not imported by tests.
 """
 
@@ -27,8 +32,9 @@ from pets.config import default_config
 from pets.device import resolve_device
 from pets.envs import make_task
 from pets.errors import ConfigError
-from pets.models import Ensemble, fit, make_optimizer, train_step
+from pets.models import Ensemble, GraphedStep, fit, make_optimizer, train_step
 from pets.models.training import ADAM_BETAS, ADAM_EPS
+from pets.precision import matmul_precision
 
 DATA_ROWS = 4096  # rows the `step` minibatches are drawn from
 EPOCHS = 5  # as every original config
@@ -88,15 +94,56 @@ def _steps(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], N
     return run
 
 
-def _fit(model: Ensemble, lr: float, batch: int, steps: int) -> Callable[[], object]:
-    """Whole `fit` calls of `steps` gradient steps (EPOCHS passes over steps/EPOCHS batches)."""
+def _fit(
+    model: Ensemble, lr: float, batch: int, steps: int, *, graphed: bool = False
+) -> tuple[Callable[[], object], GraphedStep | None]:
+    """Whole `fit` calls of `steps` gradient steps (EPOCHS passes over steps/EPOCHS batches).
+
+    With `graphed`, through a `GraphedStep` kept across calls, as a CUDA run trains.
+    """
     gen = torch.Generator().manual_seed(1)
     # One row short of full batches, so each pass ends with the padded last minibatch.
     rows = (steps // EPOCHS) * batch - 1
     x = torch.randn(rows, model.in_dim, generator=gen)
     y = torch.randn(rows, model.out_dim, generator=gen)
     optimizer = make_optimizer(model, lr)
-    return lambda: fit(model, optimizer, x, y, epochs=EPOCHS, batch_size=batch, generator=gen)
+    step = GraphedStep(model, optimizer) if graphed else None
+
+    def run() -> object:
+        return fit(
+            model, optimizer, x, y, epochs=EPOCHS, batch_size=batch, generator=gen, step=step
+        )
+
+    return run, step
+
+
+def _graphed_steps(
+    model: Ensemble, lr: float, data: Data, steps: int
+) -> tuple[Callable[[], None], GraphedStep]:
+    """`steps` calls of our captured step (`GraphedStep`: gather into its buffers, replay)."""
+    x, y, idx, weights = data
+    step = GraphedStep(model, make_optimizer(model, lr))
+
+    def run() -> None:
+        for i in range(steps):
+            step(x, y, idx[i % idx.shape[0]], weights)
+
+    return run, step
+
+
+def _in_tf32(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    def run() -> object:
+        with matmul_precision("tf32", device):
+            return fn()
+
+    return run
+
+
+def _graph_state(step: GraphedStep | None) -> str:
+    """captured, failed (eager after a failed capture) or - (not our captured step)."""
+    if step is None or step.graph is None:
+        return "-"
+    return "failed" if step.graph.failed else "captured"
 
 
 def _graph_step(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], None]:
@@ -138,11 +185,16 @@ def _bench_env(
     variants: dict[str, Callable[[], object]] = {
         "floor": matmul_floor(model, batch, steps),
         "step": _steps(model, lr, data, steps),
-        "fit": _fit(model, lr, batch, fit_steps),
+        "fit": _fit(model, lr, batch, fit_steps)[0],
     }
+    graphs: dict[str, GraphedStep | None] = {}
     if device.type == "cuda":
         variants["cuda-graph"] = _graph_step(model, lr, data, steps)
-    per_call = {name: fit_steps if name == "fit" else steps for name in variants}
+        variants["step+graph"], graphs["step+graph"] = _graphed_steps(model, lr, data, steps)
+        variants["fit+graph"], graphs["fit+graph"] = _fit(model, lr, batch, fit_steps, graphed=True)
+        fit_tf32, graphs["fit+graph+tf32"] = _fit(model, lr, batch, fit_steps, graphed=True)
+        variants["fit+graph+tf32"] = _in_tf32(fit_tf32, device)
+    per_call = {name: fit_steps if name.startswith("fit") else steps for name in variants}
     timings = interleaved(variants, repeats=repeats, warmup=WARMUP, device=device, threads=threads)
     gflop = step_flops(model, batch) / 1e9
     rows = []
@@ -158,6 +210,7 @@ def _bench_env(
                     "threads": n,
                     "batch": batch,
                     "variant": name,
+                    "graph": _graph_state(graphs.get(name)),
                     "steps_per_s": round(1 / per_step, 1),
                     "floor_ratio": round(floor / per_step, 3),
                     "gflop_per_s": round(gflop / per_step, 1),
@@ -188,9 +241,9 @@ def run(
         threads: torch thread counts to measure; None means 1 and all cores.
 
     Returns:
-        One row per env, thread count and variant: env, device, threads, batch, variant,
-        steps_per_s, floor_ratio (floor time per step / this time per step), gflop_per_s (of
-        the step's matmuls), minor_faults and sys_ms per step.
+        One row per env, thread count and variant: env, device, threads, batch, variant, graph
+        (captured, failed or -), steps_per_s, floor_ratio (floor time per step / this time per
+        step), gflop_per_s (of the step's matmuls), minor_faults and sys_ms per step.
 
     Raises:
         ConfigError: an unknown env or device, or a count out of range.

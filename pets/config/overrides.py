@@ -26,7 +26,13 @@ from pets.config.tree import (
     PropCfg,
     SimCfg,
 )
-from pets.config.validation import check_choice, check_device, check_threads, validate
+from pets.config.validation import (
+    check_choice,
+    check_device,
+    check_precision,
+    check_threads,
+    validate,
+)
 from pets.errors import ConfigError
 
 
@@ -157,6 +163,7 @@ def build_config(
     seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
+    precision: str = "fp32",
 ) -> Config:
     """Build a run's configuration as `mbexp` does: env defaults, then `-ca`, then `-o` in order.
 
@@ -167,6 +174,7 @@ def build_config(
         seed: drives torch, numpy and the environment.
         device: auto, cpu, cuda or cuda:<i>.
         threads: torch's CPU threads; None means all cores the process may use.
+        precision: fp32 or tf32, the CUDA matmul precision of planning and training.
 
     Raises:
         ConfigError: any bad input, with a message naming it.
@@ -174,7 +182,9 @@ def build_config(
     cfg = default_config(
         check_choice("-env", env, ENV_NAMES), **parse_ca(ca), seed=seed, device=check_device(device)
     )
-    cfg = dataclasses.replace(cfg, threads=check_threads(threads))
+    cfg = dataclasses.replace(
+        cfg, threads=check_threads(threads), precision=check_precision(precision)
+    )
     for path, text in overrides or ():
         cfg = apply_override(cfg, path, text)
     validate(cfg)

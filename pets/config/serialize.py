@@ -40,6 +40,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
         "seed": cfg.seed,
         "device": cfg.device,
         "threads": cfg.threads,
+        "precision": cfg.precision,
         "model_type": cfg.model_type,
         "prop_type": cfg.prop_type,
         "opt_type": cfg.opt_type,

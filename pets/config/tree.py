@@ -18,6 +18,8 @@ ALLOWED_PROPS = {
     "PE": PROP_TYPES,
 }
 CA_KEYS = ("model-type", "prop-type", "opt-type")
+# float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32.
+PRECISIONS = ("fp32", "tf32")
 DEFAULT_ENSEMBLE_SIZE = 5
 
 
@@ -147,6 +149,8 @@ class Config:
 
     `threads` is torch's intra-op thread count; None means every core the process may use
     (`pets mbexp` resolves it to that number, so the run's config.yaml records it).
+    `precision` is how CUDA runs the float32 matmuls of planning and training: `fp32` (default,
+    faithful) or `tf32` (opt-in; no effect on the CPU, `pets.precision`).
     """
 
     env: str
@@ -155,6 +159,7 @@ class Config:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    precision: str = "fp32"
 
     @property
     def model_type(self) -> str:

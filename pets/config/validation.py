@@ -10,6 +10,7 @@ from pets.config.tree import (
     ENV_NAMES,
     MODEL_TYPES,
     OPT_TYPES,
+    PRECISIONS,
     PROP_TYPES,
     CEMCfg,
     Config,
@@ -42,6 +43,13 @@ def check_threads(threads: int | None) -> int | None:
     if threads is not None and threads < 1:
         raise ConfigError(f"-threads must be at least 1, got {threads}")
     return threads
+
+
+def check_precision(precision: str) -> str:
+    """Return `precision` if it is one of PRECISIONS (fp32, tf32); else raise ConfigError."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"-precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    return precision
 
 
 def _positive(key: str, value: int, minimum: int = 1) -> None:
@@ -81,6 +89,7 @@ def validate(cfg: Config) -> None:
     if cfg.seed < 0:
         raise ConfigError(f"-seed must be a non-negative integer, got {cfg.seed}")
     check_threads(cfg.threads)
+    check_precision(cfg.precision)
     sim, loop, log = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.exp_cfg, cfg.exp_cfg.log_cfg
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
     init, train = prop.model_init_cfg, prop.model_train_cfg

@@ -2,10 +2,11 @@
 
 Owns the batched ensemble MLP, its input scaler, the training objective, the original-style
 training call and save/load. Knows nothing of environments, propagation or planners (it imports
-only torch, numpy and `pets.errors`/`pets.fileio`).
+only torch, numpy and `pets.errors`/`pets.fileio`/`pets.capture`).
 
 Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
-term), `adam` (the optimiser), `training` (step, `fit`), `saving` (model files).
+term), `adam` (the optimiser), `step` (one gradient step), `graphed` (the step as a CUDA graph),
+`training` (`fit`), `saving` (model files).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pets.models.ensemble import (
     init_pets_linear_,
     predict_aggregated,
 )
+from pets.models.graphed import GraphedStep
 from pets.models.losses import (
     gaussian_nll_loss,
     half_mse_loss,
@@ -35,6 +37,7 @@ __all__ = [
     "Ensemble",
     "EnsembleLinear",
     "FitReport",
+    "GraphedStep",
     "InputScaler",
     "StepOptimizer",
     "bound_logvar",

@@ -5,7 +5,10 @@ the first call of one imports `torch._dynamo` (about 1.7 s, a third of a run's s
 machines) although PETS never compiles. This class does the arithmetic of `torch.optim.Adam`'s
 single-tensor path (its default on the CPU) in the same order, so a run's results are
 bit-identical to it, and reads and writes its state dict format, so checkpoints and model files
-of either load into the other. Imports only torch.
+of either load into the other. With `capturable=True` (what `make_optimizer` picks on CUDA) step
+counts and bias corrections live in device tensors, so a whole training step can be captured as
+a CUDA graph (`pets.models.graphed`); its state is then allocated up front and every later
+write, `load_state_dict` included, goes in place. Imports only torch.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class Adam:
         lr: learning rate.
         betas: (β1, β2).
         eps: ε.
+        capturable: keep step counts as float64 device tensors and compute the bias corrections
+            on the device (no Python scalar that changes per step), so `step` can be captured;
+            the same formula in the same order, with the step scalars in float64 as Python's
+            (equal to the default up to float32 rounding, not bit for bit).
 
     Raises:
         ConfigError: no parameters, or a setting out of range.
@@ -52,6 +59,7 @@ class Adam:
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        capturable: bool = False,
     ) -> None:
         self.params = list(params)
         if not self.params:
@@ -62,6 +70,19 @@ class Adam:
         self.steps = [0] * len(self.params)  # per parameter, as torch keeps them
         self.exp_avgs: list[Tensor | None] = [None] * len(self.params)
         self.exp_avg_sqs: list[Tensor | None] = [None] * len(self.params)
+        self.capturable = bool(capturable)
+        self.step_counts: list[Tensor] = []  # capturable only: [] float64 per parameter
+        if self.capturable:
+            self.exp_avgs = [torch.zeros_like(p) for p in self.params]
+            self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+            self.step_counts = [
+                torch.zeros((), dtype=torch.float64, device=p.device) for p in self.params
+            ]
+
+    def state_tensors(self) -> list[Tensor]:
+        """Every state tensor a captured step writes (capturable), for `pets.capture.buffer_key`."""
+        moments = [t for t in (*self.exp_avgs, *self.exp_avg_sqs) if t is not None]
+        return [*moments, *self.step_counts]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop (or zero) every parameter's gradient."""
@@ -76,6 +97,9 @@ class Adam:
     @torch.no_grad()
     def step(self) -> None:
         """Update every parameter that has a gradient (torch's `_single_tensor_adam` order)."""
+        if self.capturable:
+            self._step_on_device()
+            return
         beta1, beta2 = self.betas
         for i, param in enumerate(self.params):
             grad = param.grad
@@ -94,12 +118,31 @@ class Adam:
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
             param.addcdiv_(exp_avg, denom, value=-(self.lr / bias_correction1))
 
+    def _step_on_device(self) -> None:
+        """`step` with the step count and bias corrections in device tensors (capturable)."""
+        beta1, beta2 = self.betas
+        for i, param in enumerate(self.params):
+            grad, exp_avg, exp_avg_sq = param.grad, self.exp_avgs[i], self.exp_avg_sqs[i]
+            if grad is None or exp_avg is None or exp_avg_sq is None:
+                continue
+            step = self.step_counts[i].add_(1)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            bias_correction1 = 1 - beta1**step  # [] float64, as Python's scalar
+            bias_correction2_sqrt = (1 - beta2**step).sqrt()
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            # addcdiv_ takes its factor only as a Python number: this is its a + v·(b/c), up to
+            # the last bit where addcdiv_ fuses the multiply-add.
+            param.add_((exp_avg / denom).mul_(-(self.lr / bias_correction1)))
+
     def state_dict(self) -> dict[str, Any]:
         """The state in `torch.optim.Adam.state_dict()`'s format (steps as float32 tensors)."""
         state: dict[int, dict[str, Tensor]] = {}
+        steps = [int(c) for c in self.step_counts] if self.capturable else self.steps
         for i, (m, v) in enumerate(zip(self.exp_avgs, self.exp_avg_sqs, strict=True)):
-            if m is not None and v is not None:
-                step = torch.tensor(float(self.steps[i]), dtype=torch.float32)
+            # As torch: a parameter never stepped has no state (capturable zeros are not state).
+            if m is not None and v is not None and (steps[i] > 0 or not self.capturable):
+                step = torch.tensor(float(steps[i]), dtype=torch.float32)
                 state[i] = {"step": step, "exp_avg": m.clone(), "exp_avg_sq": v.clone()}
         group = {
             "lr": self.lr,
@@ -137,9 +180,30 @@ class Adam:
         self.betas = (float(group["betas"][0]), float(group["betas"][1]))
         for i, param in enumerate(self.params):
             entry = state_dict["state"].get(i)
+            if self.capturable:
+                self._load_in_place(i, entry)
+                continue
             if entry is None:
                 self.steps[i], self.exp_avgs[i], self.exp_avg_sqs[i] = 0, None, None
                 continue
             self.steps[i] = int(entry["step"])
             self.exp_avgs[i] = entry["exp_avg"].to(param.device, param.dtype, copy=True)
             self.exp_avg_sqs[i] = entry["exp_avg_sq"].to(param.device, param.dtype, copy=True)
+
+    def _load_in_place(self, i: int, entry: dict[str, Tensor] | None) -> None:
+        """Capturable: overwrite parameter i's state tensors, so a captured step stays valid."""
+        exp_avg, exp_avg_sq = self.exp_avgs[i], self.exp_avg_sqs[i]
+        assert exp_avg is not None and exp_avg_sq is not None  # allocated in __init__
+        if entry is None:
+            exp_avg.zero_()
+            exp_avg_sq.zero_()
+            self.step_counts[i].zero_()
+            return
+        if tuple(entry["exp_avg"].shape) != tuple(exp_avg.shape):
+            raise ConfigError(
+                f"optimizer state of parameter {i} has shape {tuple(entry['exp_avg'].shape)}, "
+                f"the model's is {tuple(exp_avg.shape)}"
+            )
+        exp_avg.copy_(entry["exp_avg"])
+        exp_avg_sq.copy_(entry["exp_avg_sq"])
+        self.step_counts[i].fill_(float(entry["step"]))

@@ -1,8 +1,8 @@
 """One original-style training call of a PETS ensemble (`spec/pets-facts.md` §5.5).
 
-Owns the optimiser factory, the training step (static shapes, so it can be captured as a CUDA
-graph) and `fit`: input checks, holdout split, scaler refit, bootstrap, epochs of minibatches.
-Imports only `pets.models` and `pets.errors`.
+Owns the optimiser factory and `fit`: input checks, holdout split, scaler refit, bootstrap,
+epochs of minibatches, each one step (`pets.models.step`, eager) or one replay of a captured
+step (`pets.models.graphed`, on CUDA). Imports only `pets.models` and `pets.errors`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from torch import Tensor
 from pets.errors import ConfigError
 from pets.models.adam import Adam, StepOptimizer
 from pets.models.ensemble import Ensemble
-from pets.models.losses import member_mse, model_loss
+from pets.models.graphed import GraphedStep
+from pets.models.losses import member_mse
+from pets.models.step import train_step
+
+__all__ = ["ADAM_BETAS", "ADAM_EPS", "FitReport", "fit", "make_optimizer", "train_step"]
 
 # spec/pets-facts.md §4.2: Adam with TensorFlow's defaults.
 ADAM_BETAS = (0.9, 0.999)
@@ -46,6 +50,10 @@ class FitReport:
 def make_optimizer(model: Ensemble, lr: float) -> Adam:
     """Adam over every weight, bias and log-variance bound, with TF defaults (β 0.9/0.999, ε 1e−8).
 
+    On CUDA the optimiser is capturable (step counts on the device), so `GraphedStep` can
+    capture the whole training step; on the CPU it is the plain one (torch's arithmetic, bit for
+    bit).
+
     Args:
         model: the ensemble to train.
         lr: learning rate (per env, `spec/pets-facts.md` §4.2).
@@ -57,35 +65,8 @@ def make_optimizer(model: Ensemble, lr: float) -> Adam:
         raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
     # DEVIATION: TF1's Adam adds ε to √v = √v̂·√(1 − β2^t), torch's to the bias-corrected √v̂;
     # with ε = 1e−8 the two updates differ only while √v̂ is itself of order 1e−7.
-    return Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS)
-
-
-def train_step(
-    model: Ensemble,
-    optimizer: StepOptimizer,
-    inputs: Tensor,
-    targets: Tensor,
-    idx: Tensor,
-    row_weights: Tensor,
-) -> Tensor:
-    """One Adam step on one minibatch per member; shapes never depend on the data.
-
-    Args:
-        model: the ensemble.
-        optimizer: its optimiser.
-        inputs: [N, d_in] all training inputs, on the model's device.
-        targets: [N, d_out] all training targets, on the model's device.
-        idx: [E, B] row indices, member e's minibatch in row e.
-        row_weights: [B] 1 for real rows, 0 for padding.
-
-    Returns:
-        [] the loss before the step (detached, still on the device: no host sync).
-    """
-    loss = model_loss(model, inputs[idx], targets[idx], row_weights)  # [E, B] -> [E, B, d_*]
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach()
+    capturable = next(model.parameters()).device.type == "cuda"
+    return Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, capturable=capturable)
 
 
 def _model_device_dtype(model: Ensemble) -> tuple[torch.device, torch.dtype]:
@@ -161,6 +142,7 @@ def fit(
     holdout_ratio: float = 0.0,
     max_logging: int = 5000,
     on_step: Callable[[int, int], None] | None = None,
+    step: GraphedStep | None = None,
 ) -> FitReport:
     """Train the model once on all data, as the original's `BNN.train`/`NN.train` call does.
 
@@ -183,6 +165,8 @@ def fit(
         holdout_ratio: fraction of rows held out for reporting, in [0, 1).
         max_logging: cap on held-out rows and on rows used for the reported MSE.
         on_step: called as `on_step(done, total)` after each gradient step (progress display).
+        step: the captured step of this model and optimiser (CUDA runs), kept across calls so
+            one capture serves the whole run; None runs each step eagerly.
 
     Returns:
         The losses and errors of this call.
@@ -192,6 +176,8 @@ def fit(
             out of range.
     """
     _check_settings(epochs, batch_size, holdout_ratio, max_logging, generator)
+    if step is not None and (step.model is not model or step.optimizer is not optimizer):
+        raise ValueError("step was built for another model or optimizer")
     x = _check_data("inputs", inputs, model.in_dim, model)
     y = _check_data("targets", targets, model.out_dim, model)
     if x.shape[0] != y.shape[0]:
@@ -228,7 +214,10 @@ def fit(
         idx = _pad_cyclic(order, padded).to(device)  # [E, n] -> [E, padded]
         for b in range(num_batches):
             cols = slice(b * batch_size, (b + 1) * batch_size)
-            loss = train_step(model, optimizer, x, y, idx[:, cols], row_weights[b])
+            if step is None:
+                loss = train_step(model, optimizer, x, y, idx[:, cols], row_weights[b])
+            else:
+                loss = step(x, y, idx[:, cols], row_weights[b])
             loss_sums[epoch] += loss
             if on_step is not None:
                 on_step(epoch * num_batches + b + 1, epochs * num_batches)
