@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from pets.capture import capture_graph
 from pets.errors import ConfigError
 from pets.models import Adam, Ensemble, GraphedStep, fit, make_optimizer
 from pets.models.graphed import STEP_WARMUP
@@ -244,3 +245,28 @@ def test_captured_training_on_cuda_matches_the_cpu() -> None:
     assert losses == pytest.approx(cpu_losses, rel=1e-4)
     for a, b in zip(model.parameters(), cpu_model.parameters(), strict=True):
         torch.testing.assert_close(a.detach().cpu(), b.detach(), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_failed_capture_on_cuda_trains_as_eager(caplog: pytest.LogCaptureFixture) -> None:
+    # A real capture failure (a host sync while capturing), then eager steps on the same buffers.
+    def syncing_capture(
+        step: Callable[[], torch.Tensor], warmup: Callable[[], None]
+    ) -> Callable[[], torch.Tensor]:
+        def step_and_sync() -> torch.Tensor:
+            loss = step()
+            float(loss)  # not allowed while a stream is capturing
+            return loss
+
+        _, loss = capture_graph(step_and_sync, device=torch.device("cuda"), warmup=warmup)
+        return lambda: loss
+
+    eager_losses, eager_model, _ = _train(step_capture=None, device="cuda")
+    with caplog.at_level(logging.INFO, logger="pets"):
+        losses, model, step = _train(step_capture=syncing_capture, device="cuda")
+    assert isinstance(step, GraphedStep) and step.graph is not None and step.graph.failed
+    assert sum(CAPTURE_LOG in r.getMessage() for r in caplog.records) == 1
+    assert losses == eager_losses
+    for a, b in zip(model.parameters(), eager_model.parameters(), strict=True):
+        assert torch.equal(a, b)
