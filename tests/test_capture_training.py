@@ -139,6 +139,22 @@ def test_buffers_keep_their_memory_across_fits() -> None:
     assert capture.calls == 1
 
 
+def test_replaced_weights_are_recaptured_at_the_next_fit() -> None:
+    # A new tensor for a weight (as assigning `.data` or `module.to()` makes): the graph would
+    # write freed memory, so the next fit captures again; steps inside one fit check once.
+    capture = EagerCapture()
+    model = _model()
+    optimizer = _capturable(model)
+    step = GraphedStep(model, optimizer, capture=capture)
+    x, y = _data(70, seed=0)
+    fit(model, optimizer, x, y, epochs=2, batch_size=16, generator=torch.Generator(), step=step)
+    assert capture.calls == 1  # 10 steps, one capture
+    first = model.layers[0]
+    first.weight.data = first.weight.data.clone()  # type: ignore[union-attr]
+    fit(model, optimizer, x, y, epochs=1, batch_size=16, generator=torch.Generator(), step=step)
+    assert capture.calls == 2
+
+
 def test_capture_failure_logs_one_line_and_trains_eagerly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
