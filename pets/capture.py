@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
-BufferKey = tuple[tuple[str, int, tuple[int, ...], torch.dtype], ...]
+BufferKey = tuple[tuple[torch.device, int, torch.Size, torch.dtype], ...]
 """Per buffer: device, address, shape and dtype; a capture is valid while its key is unchanged."""
 
 
@@ -34,7 +34,7 @@ def buffer_key(tensors: Iterable[Tensor]) -> BufferKey:
     Args:
         tensors: every tensor the captured call reads or writes in place, in a fixed order.
     """
-    return tuple((str(t.device), t.data_ptr(), tuple(t.shape), t.dtype) for t in tensors)
+    return tuple((t.device, t.data_ptr(), t.shape, t.dtype) for t in tensors)
 
 
 def capture_graph(

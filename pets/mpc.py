@@ -380,13 +380,15 @@ def capture_replan(mpc: MPC) -> Callable[[], Tensor]:
     """
 
     def warmup() -> None:
-        with mpc.rehearsal():
-            for _ in range(REPLAN_WARMUP):
-                mpc.replan()
+        for _ in range(REPLAN_WARMUP):
+            mpc.replan()
 
-    graph, plan = capture_graph(
-        mpc.replan, device=mpc.device, warmup=warmup, generators=(mpc.generator,)
-    )
+    # The rehearsal also covers the capture: a capture runs no kernels, but one that fails
+    # half-way must not leave the generator or the warm start changed for the eager fallback.
+    with mpc.rehearsal():
+        graph, plan = capture_graph(
+            mpc.replan, device=mpc.device, warmup=warmup, generators=(mpc.generator,)
+        )
 
     def replay() -> Tensor:
         graph.replay()

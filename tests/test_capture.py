@@ -16,7 +16,7 @@ import pytest
 import torch
 from reference_planning import PointMassTask
 
-from pets.capture import GraphCache, buffer_key
+from pets.capture import GraphCache, buffer_key, capture_graph
 from pets.models import Ensemble, fit, make_optimizer
 from pets.mpc import MPC, REPLAN_WARMUP, action_bounds, capture_replan
 from pets.optimizers import CEMOptimizer
@@ -226,3 +226,32 @@ def test_capture_replan_changes_no_state_on_cuda() -> None:
     twin = _mpc(_model("cuda"), capture=None, device="cuda")
     twin.load_observation(np.array([0.4, -0.2]))
     assert torch.equal(replay().clone(), twin.replan())
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_failed_capture_on_cuda_falls_back_to_the_eager_actions(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A real capture failure: a host sync inside the captured call is refused by CUDA. The
+    # controller must then re-plan eagerly with the generator and buffers left usable.
+    def syncing_capture(mpc: MPC) -> Callable[[], torch.Tensor]:
+        def replan_and_sync() -> torch.Tensor:
+            plan = mpc.replan()
+            float(plan.sum())  # not allowed while a stream is capturing
+            return plan
+
+        with mpc.rehearsal():  # as capture_replan
+            _, plan = capture_graph(
+                replan_and_sync, device=mpc.device, warmup=lambda: None,
+                generators=(mpc.generator,),
+            )  # fmt: skip
+        return lambda: plan
+
+    eager, _ = _run_with_updates(capture=None, device="cuda")
+    with caplog.at_level(logging.INFO, logger="pets"):
+        fallback, mpc = _run_with_updates(capture=syncing_capture, device="cuda")
+    assert mpc.graph is not None and mpc.graph.failed
+    assert sum(CAPTURE_LOG in r.getMessage() for r in caplog.records) == 1
+    for a, b in zip(eager, fallback, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
+from pets.capture import capture_graph
 from pets.errors import ConfigError
 from pets.models import Adam, Ensemble, GraphedStep, fit, make_optimizer
 from pets.models.graphed import STEP_WARMUP
@@ -138,6 +139,22 @@ def test_buffers_keep_their_memory_across_fits() -> None:
     assert capture.calls == 1
 
 
+def test_replaced_weights_are_recaptured_at_the_next_fit() -> None:
+    # A new tensor for a weight (as assigning `.data` or `module.to()` makes): the graph would
+    # write freed memory, so the next fit captures again; steps inside one fit check once.
+    capture = EagerCapture()
+    model = _model()
+    optimizer = _capturable(model)
+    step = GraphedStep(model, optimizer, capture=capture)
+    x, y = _data(70, seed=0)
+    fit(model, optimizer, x, y, epochs=2, batch_size=16, generator=torch.Generator(), step=step)
+    assert capture.calls == 1  # 10 steps, one capture
+    first = model.layers[0]
+    first.weight.data = first.weight.data.clone()  # type: ignore[union-attr]
+    fit(model, optimizer, x, y, epochs=1, batch_size=16, generator=torch.Generator(), step=step)
+    assert capture.calls == 2
+
+
 def test_capture_failure_logs_one_line_and_trains_eagerly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -244,3 +261,28 @@ def test_captured_training_on_cuda_matches_the_cpu() -> None:
     assert losses == pytest.approx(cpu_losses, rel=1e-4)
     for a, b in zip(model.parameters(), cpu_model.parameters(), strict=True):
         torch.testing.assert_close(a.detach().cpu(), b.detach(), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_failed_capture_on_cuda_trains_as_eager(caplog: pytest.LogCaptureFixture) -> None:
+    # A real capture failure (a host sync while capturing), then eager steps on the same buffers.
+    def syncing_capture(
+        step: Callable[[], torch.Tensor], warmup: Callable[[], None]
+    ) -> Callable[[], torch.Tensor]:
+        def step_and_sync() -> torch.Tensor:
+            loss = step()
+            float(loss)  # not allowed while a stream is capturing
+            return loss
+
+        _, loss = capture_graph(step_and_sync, device=torch.device("cuda"), warmup=warmup)
+        return lambda: loss
+
+    eager_losses, eager_model, _ = _train(step_capture=None, device="cuda")
+    with caplog.at_level(logging.INFO, logger="pets"):
+        losses, model, step = _train(step_capture=syncing_capture, device="cuda")
+    assert isinstance(step, GraphedStep) and step.graph is not None and step.graph.failed
+    assert sum(CAPTURE_LOG in r.getMessage() for r in caplog.records) == 1
+    assert losses == eager_losses
+    for a, b in zip(model.parameters(), eager_model.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -178,6 +178,8 @@ def fit(
     _check_settings(epochs, batch_size, holdout_ratio, max_logging, generator)
     if step is not None and (step.model is not model or step.optimizer is not optimizer):
         raise ValueError("step was built for another model or optimizer")
+    if step is not None:
+        step.recheck()  # weights or optimiser state may have been replaced since the last call
     x = _check_data("inputs", inputs, model.in_dim, model)
     y = _check_data("targets", targets, model.out_dim, model)
     if x.shape[0] != y.shape[0]:
