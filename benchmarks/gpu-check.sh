@@ -122,6 +122,7 @@ step figures 40 "$OUTDIR/logs/figures.txt" "$PY" -m pets figures --tables "$OUTD
     --out "$OUTDIR/figures"
 
 "$PY" "$REPO/benchmarks/gpu_summary.py" "$OUTDIR" | tee "$OUTDIR/summary.txt"
-tar -czf "$OUTDIR/all.tar.gz.tmp" -C "$OUTDIR" --exclude=all.tar.gz --exclude=all.tar.gz.tmp . &&
-    mv "$OUTDIR/all.tar.gz.tmp" "$OUTDIR/all.tar.gz"
+# Packed outside OUTDIR first (tar refuses a folder that changes while it reads it).
+PACK=$(mktemp) && tar -czf "$PACK" -C "$OUTDIR" --exclude=./all.tar.gz . &&
+    chmod 644 "$PACK" && mv "$PACK" "$OUTDIR/all.tar.gz"
 echo "gpu-check: everything under $OUTDIR (all.tar.gz holds it in one file)"

@@ -191,8 +191,9 @@ class MPC:
     On CUDA, `act` replays the re-plan as a CUDA graph (`capture_replan`), captured at the first
     re-plan and kept across model updates, since training writes weights and scaler statistics in
     place; it is re-captured only when a buffer it reads is reallocated or reshaped, and if a
-    capture fails, one line is logged and every later re-plan runs eagerly. A replay computes
-    exactly what the eager re-plan computes (same kernels, same generator offsets).
+    capture fails, one line is logged and every later re-plan runs eagerly. A replay runs the
+    eager re-plan's kernels with the same generator offsets, so it is meant to give the same
+    actions bit for bit (the `gpu` tests in tests/test_capture.py check it).
 
     Args:
         task: planning side of the task, on the model's device and dtype.
