@@ -74,7 +74,7 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.C
         ],
         "outside_cmds": [
             *dry_run_args(REPO / ".test/config/config.yaml", False),
-            *("--cores", "2", "--config", f"results={tmp}/out"),
+            *("--cores", "2", "--config", f"results={tmp}/out", "precision=tf32"),
         ],
         "quick_cmds_3": [
             *dry_run_args(REPO / "config/presets/quick.yaml", False),
@@ -217,6 +217,18 @@ def test_dryrun_results_root_outside_results_keeps_its_logs_inside_it(dry_runs: 
     assert benches and all(f.startswith(f"{top}/benchmarks/") for f in benches), benches
     assert f"{top}/runs/cartpole/D-E-CEM/seed0/logs.mat" in files
     assert all(f.startswith(f"{top}/") for f in files), files
+
+
+@pytest.mark.parametrize(("case", "precision"), [("quick_cmds", "fp32"), ("outside_cmds", "tf32")])
+def test_dryrun_train_jobs_get_the_configured_precision(
+    dry_runs: dict, case: str, precision: str
+) -> None:
+    result = dry_runs[case]
+    assert result.returncode == 0, result.stdout[-3000:]
+    commands = [
+        ln for ln in result.stdout.splitlines() if ln.startswith("Shell command: pets mbexp")
+    ]
+    assert commands and all(f" -precision {precision} " in cmd for cmd in commands), commands
 
 
 def test_dryrun_slurm_profile_parses(dry_runs: dict) -> None:

@@ -154,6 +154,11 @@ def train_device(wildcards):
     return config["device"]
 
 
+def train_precision(wildcards):
+    """Return the matmul precision of every training run (pets mbexp -precision)."""
+    return config["precision"]
+
+
 def env_resource(env, name):
     """Return resource `name` of one training job on `env` (config `resources`)."""
     return config["resources"][env][name]

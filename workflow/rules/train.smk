@@ -28,13 +28,14 @@ rule train:
         mem_mb=train_mem_mb,
         gpu=train_gpu,
         device=train_device,
+        precision=train_precision,
     conda:
         "../envs/pets.yaml"
     shell:
         "pets mbexp -env {wildcards.env}"
         " -ca model-type {wildcards.model} -ca prop-type {wildcards.prop}"
         " -ca opt-type {wildcards.opt} -seed {wildcards.seed} -device {resources.device}"
-        " -threads {threads}"
+        " -threads {threads} -precision {resources.precision}"
         " -outdir {params.outdir} {params.overrides} > {log} 2>&1"
 
 
