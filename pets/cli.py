@@ -20,7 +20,7 @@ from pets import __version__
 from pets.config import ENV_NAMES, MODEL_TYPES, OPT_TYPES, PROP_TYPES, override_table
 from pets.errors import ConfigError, RunLockedError, StopRequested, WriteError
 from pets.memory import keep_freed_memory
-from pets.stopping import stop_on_signals
+from pets.stopping import stop_in, stop_on_signals
 
 EXIT_USAGE = 2  # bad input, damaged or foreign files, a locked run directory (argparse's code)
 EXIT_OS_ERROR = 1  # an OS error while writing or reading, e.g. a full disk
@@ -242,6 +242,16 @@ def _stopped_line(args: argparse.Namespace, stop: StopRequested) -> str:
     )
 
 
+def _run_handler(args: argparse.Namespace) -> int:
+    try:
+        return _HANDLERS[args.command](args)
+    except Exception as err:
+        stop = stop_in(err)  # a stop that third-party clean-up code replaced by its own error
+        if stop is None:
+            raise
+        raise stop from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `pets` and `python -m pets`; returns the exit code."""
     keep_freed_memory()  # before torch and any large allocation
@@ -253,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"pets {args.command}: error:"
     try:
         with stop_on_signals():
-            return _HANDLERS[args.command](args)
+            return _run_handler(args)
     except StopRequested as stop:
         print(_stopped_line(args, stop), file=sys.stderr)
         return 128 + stop.signum  # the shell's code for death by that signal (143, 130)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 class ConfigError(ValueError):
@@ -81,3 +84,20 @@ class StopRequested(BaseException):
         self.run_dir: Path | None = None
         self.finished: int | None = None
         self.total: int | None = None
+
+
+def original_error(err: BaseException, kind: type[_E]) -> _E | None:
+    """The `kind` exception that `err` is, or that it replaced, else None.
+
+    torch.save's C++ zip writer, interrupted by a signal or a full disk, raises its own
+    RuntimeError "during handling" of the real cause while cleaning up; the cause is what the
+    user must hear about.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None

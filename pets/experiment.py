@@ -24,7 +24,7 @@ from pets import runlog
 from pets.config import CEMCfg, Config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
-from pets.errors import ConfigError, DamagedFileError, StopRequested
+from pets.errors import ConfigError, DamagedFileError
 from pets.models import Ensemble, fit, load_model, make_optimizer, save_model
 from pets.mpc import MPC, action_bounds
 from pets.optimizers import CEMOptimizer, RandomOptimizer
@@ -32,6 +32,7 @@ from pets.propagation import Propagation
 from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_video
 from pets.runlock import run_lock
 from pets.runlog import Episode, ProgressRow
+from pets.stopping import stop_in
 from pets.threads import available_cores, set_threads
 from pets.torchfile import first_line
 
@@ -513,10 +514,13 @@ def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path
         try:
             runner = _Run(cfg, outdir, progress_bars=bars)
             runner.execute()
-        except StopRequested as stop:
+        except BaseException as err:
+            stop = stop_in(err)
+            if stop is None:
+                raise
             stop.run_dir, stop.total = outdir, cfg.exp_cfg.exp_cfg.ntrain_iters
             stop.finished = None if runner is None else runner.finished
-            raise
+            raise stop from None
     return outdir
 
 

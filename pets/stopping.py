@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from pets.errors import StopRequested
+from pets.errors import StopRequested, original_error
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -24,6 +24,11 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     raise StopRequested(signum)
+
+
+def stop_in(err: BaseException) -> StopRequested | None:
+    """The `StopRequested` that `err` is, or that third-party clean-up code replaced."""
+    return original_error(err, StopRequested)
 
 
 @contextlib.contextmanager

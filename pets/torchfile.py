@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from pets.errors import DamagedFileError
+from pets.errors import DamagedFileError, original_error
 from pets.fileio import atomic_path
 
 # What torch.load raises for truncated, random or foreign bytes (checked on torch 2.x: a cut zip
@@ -30,7 +30,13 @@ def save_torch(path: str | os.PathLike[str], obj: object) -> None:
         WriteError: an OS error while writing (a full disk, a quota).
     """
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(obj, fh)
+        try:
+            torch.save(obj, fh)
+        except RuntimeError as err:  # the zip writer's clean-up error hides a full disk
+            os_error = original_error(err, OSError)
+            if os_error is None:
+                raise
+            raise os_error from None
 
 
 def load_torch(
