@@ -69,10 +69,17 @@ def assert_resumes_to(run_dir: Path, reference: dict[str, np.ndarray]) -> None:
 
 
 def test_sigterm_stops_at_once_keeps_the_last_iteration_and_the_same_command_resumes(
-    tmp_path: Path, reference: dict[str, np.ndarray]
+    tmp_path: Path, reference: dict[str, np.ndarray], capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = tmp_path / "run"
     proc = start_and_wait_for_iteration_1(run_dir)
+    # meanwhile a second `pets mbexp` on the same directory is refused at once
+    assert main(tiny_args("cartpole", run_dir, THREE_ITERS)) == 2
+    second = capsys.readouterr().err.strip().splitlines()
+    assert second == [
+        f"pets mbexp: error: {run_dir} is in use by process {proc.pid} (a run directory belongs "
+        "to one process); wait for it to end or choose another output directory"
+    ]
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM == 143, err
