@@ -1,13 +1,16 @@
 """The `pets` command: `mbexp`, `render` (the original scripts), `aggregate`, `figures`, `bench`.
 
-Handlers only parse and dispatch; the one place that prints. A user mistake (ConfigError, a
-missing file) is one line `pets <cmd>: error: <message>` on stderr and exit code 2.
+Handlers only parse and dispatch; the one place that prints. Faults are one line on stderr,
+never a traceback: `pets <cmd>: error: <message>` and exit 2 for a user mistake (ConfigError, a
+missing or damaged file, a run directory in use by another process), exit 1 for an OS error
+while writing (a full disk); a stop by SIGTERM/SIGINT says where the run stood, exit 143/130.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,10 +18,13 @@ from typing import NoReturn
 
 from pets import __version__
 from pets.config import ENV_NAMES, MODEL_TYPES, OPT_TYPES, PROP_TYPES, override_table
-from pets.errors import ConfigError
+from pets.errors import ConfigError, RunLockedError, StopRequested, WriteError
 from pets.memory import keep_freed_memory
+from pets.stopping import stop_in, stop_on_signals
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input, damaged or foreign files, a locked run directory (argparse's code)
+EXIT_OS_ERROR = 1  # an OS error while writing or reading, e.g. a full disk
+_AGGREGATE_REMEDY = "re-run or remove that run, or pass --skip-bad to leave it out"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -223,6 +229,35 @@ _HANDLERS = {
 }
 
 
+def _stopped_line(args: argparse.Namespace, stop: StopRequested) -> str:
+    """Where a stopped command stood and how to go on."""
+    name = signal.Signals(stop.signum).name
+    head = f"pets {args.command}: stopped by {name}"
+    if stop.run_dir is None:
+        return f"{head} before a run directory was in use"
+    if args.command == "render":
+        return f"{head}; {stop.run_dir} holds no video, the same command records one again"
+    again = "the same command"
+    if not getattr(args, "outdir", None):
+        again += f" with -outdir {stop.run_dir} in place of -logdir"
+    if stop.finished is None:
+        return f"{head} in {stop.run_dir}; {again} resumes it"
+    return (
+        f"{head} at iteration {stop.finished + 1}/{stop.total} in {stop.run_dir} "
+        f"({stop.finished} finished and kept); {again} resumes it"
+    )
+
+
+def _run_handler(args: argparse.Namespace) -> int:
+    try:
+        return _HANDLERS[args.command](args)
+    except Exception as err:
+        stop = stop_in(err)  # a stop that third-party clean-up code replaced by its own error
+        if stop is None:
+            raise
+        raise stop from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `pets` and `python -m pets`; returns the exit code."""
     keep_freed_memory()  # before torch and any large allocation
@@ -231,11 +266,31 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format=f"pets {args.command}: %(message)s", stream=sys.stderr
     )
     logging.getLogger("pets").setLevel(logging.INFO)  # ours at INFO, third parties' quieter
+    prefix = f"pets {args.command}: error:"
     try:
-        return _HANDLERS[args.command](args)
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"pets {args.command}: error: {err}", file=sys.stderr)
+        with stop_on_signals():
+            return _run_handler(args)
+    except StopRequested as stop:
+        print(_stopped_line(args, stop), file=sys.stderr)
+        return 128 + stop.signum  # the shell's code for death by that signal (143, 130)
+    except ConfigError as err:
+        from pets.analysis.load import RunReadError  # no torch, no pandas unless it failed
+
+        remedy = f" — {_AGGREGATE_REMEDY}" if isinstance(err, RunReadError) else ""
+        print(f"{prefix} {err}{remedy}", file=sys.stderr)
         return EXIT_USAGE
+    except (RunLockedError, FileNotFoundError) as err:
+        print(f"{prefix} {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except WriteError as err:
+        again = "free space, then run the same command again"
+        if args.command == "mbexp":
+            again += " (it resumes from the last finished iteration)"
+        print(f"{prefix} {err} — {again}", file=sys.stderr)
+        return EXIT_OS_ERROR
+    except OSError as err:  # the environment's, e.g. a directory that cannot be made
+        print(f"{prefix} {err}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print(f"pets {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -24,15 +24,18 @@ from pets import runlog
 from pets.config import CEMCfg, Config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
-from pets.errors import ConfigError
+from pets.errors import ConfigError, DamagedFileError
 from pets.models import Ensemble, GraphedStep, fit, load_model, make_optimizer, save_model
 from pets.mpc import MPC, action_bounds
 from pets.optimizers import CEMOptimizer, RandomOptimizer
 from pets.precision import set_precision
 from pets.propagation import Propagation
 from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_video
+from pets.runlock import run_lock
 from pets.runlog import Episode, ProgressRow
+from pets.stopping import stop_in
 from pets.threads import available_cores, set_threads
+from pets.torchfile import first_line
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +178,15 @@ def _state_dict(state: RunState, model: Ensemble, optimizer: Any, rngs: Rngs, en
     }
 
 
+CHECKPOINT_KEYS = (
+    "iteration", "episodes", "returns", "progress", "trained", "last_loss",
+    "last_train_seconds", "model", "optimizer", "rngs", "env_rng",
+)  # fmt: skip
+CHECKPOINT_REMEDY = (
+    "restore it from a copy, or delete it to start this run over (its results will be replaced)"
+)
+
+
 def _restore(ckpt: dict, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> RunState:
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
@@ -222,6 +234,7 @@ def preflight(cfg: Config) -> None:
 
     Raises:
         ConfigError: CUDA asked for but absent, or a model_dir without a saved model.
+        DamagedFileError: model_dir's model file is damaged or foreign.
     """
     resolve_device(cfg.device)
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
@@ -229,6 +242,7 @@ def preflight(cfg: Config) -> None:
         path = Path(init.model_dir) / runlog.MODEL_FILE
         if not path.is_file():
             raise ConfigError(f"model_dir {init.model_dir} holds no {runlog.MODEL_FILE}")
+        load_model(path)  # a damaged file fails here, before a run directory is made
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +253,8 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
 
 class _Run:
     """The objects of one run, built from its Config; `execute` is the loop of spec §7."""
+
+    finished: int | None = None  # iterations in the checkpoint on disk (None: none yet)
 
     def __init__(self, cfg: Config, outdir: Path, *, progress_bars: bool) -> None:
         self.cfg, self.outdir, self.bars = cfg, outdir, progress_bars
@@ -268,8 +284,15 @@ class _Run:
         self.random = RandomPolicy(self.task.ac_lb, self.task.ac_ub, self.rngs.actions)
 
     def _load_pretrained(self, model_dir: Path) -> None:
-        loaded, opt_state = load_model(model_dir / runlog.MODEL_FILE, device=self.device)
-        self.model.load_state_dict(loaded.state_dict())
+        path = model_dir / runlog.MODEL_FILE
+        loaded, opt_state = load_model(path, device=self.device)
+        try:
+            self.model.load_state_dict(loaded.state_dict())
+        except RuntimeError as err:  # e.g. another env or ensemble size than the -ca/-o given
+            raise ConfigError(
+                f"{path} holds a model of another shape than this configuration "
+                f"({first_line(err)}); give the -env, -ca and -o it was trained with"
+            ) from err
         if opt_state is not None:
             self.optimizer.load_state_dict(opt_state)
 
@@ -362,6 +385,19 @@ class _Run:
             step=self.step,
         )
 
+    def resume(self, path: Path) -> RunState:
+        """The state saved in checkpoint `path`, with model, optimizer and generators restored.
+
+        Raises:
+            DamagedFileError: the checkpoint is damaged or not one of this run's.
+        """
+        ckpt = runlog.load_checkpoint(path, CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY)
+        try:
+            return _restore(ckpt, self.model, self.optimizer, self.rngs, self.env)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+            problem = f"does not fit this run ({type(err).__name__}: {first_line(err)})"
+            raise DamagedFileError(path, problem, CHECKPOINT_REMEDY) from err
+
     def checkpoint(self, state: RunState) -> None:
         payload = _state_dict(state, self.model, self.optimizer, self.rngs, self.env)
         runlog.save_checkpoint(self.outdir / runlog.CHECKPOINT_FILE, payload)
@@ -394,8 +430,8 @@ class _Run:
         ckpt_path = outdir / runlog.CHECKPOINT_FILE
         state = RunState(trained=cfg.ctrl_cfg.prop_cfg.model_pretrained)
         if ckpt_path.is_file():
-            ckpt = runlog.load_checkpoint(ckpt_path)
-            state = _restore(ckpt, self.model, self.optimizer, self.rngs, self.env)
+            state = self.resume(ckpt_path)
+            self.finished = state.iteration
             if state.iteration >= loop.ntrain_iters:
                 self.restore_results(state)
                 return
@@ -406,6 +442,7 @@ class _Run:
             if loop.ninit_rollouts > 0:
                 self.train(state)
             self.checkpoint(state)
+            self.finished = 0
         task_hor = cfg.exp_cfg.sim_cfg.task_hor
         for i in range(state.iteration + 1, loop.ntrain_iters + 1):
             iterdir = outdir / f"train_iter{i}"
@@ -444,12 +481,15 @@ class _Run:
                 self.train(state)
             state.iteration = i
             self.checkpoint(state)
+            self.finished = i
             if not any(iterdir.iterdir()):
                 iterdir.rmdir()
 
 
 def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path:
     """Run (or resume, or skip if finished) the experiment `cfg` in `outdir`.
+
+    The run directory is locked for the whole call (`pets.runlock`): one process per directory.
 
     Args:
         cfg: a validated configuration.
@@ -462,20 +502,41 @@ def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path
 
     Raises:
         ConfigError: the directory holds a run of another configuration, or a bad model_dir.
+        DamagedFileError: its checkpoint.pt or config.yaml, or model_dir's model, is damaged.
+        RunLockedError: another process is running in the directory (nothing was written).
+        WriteError: a result file could not be written (e.g. a full disk); the files of the
+            last finished iteration are kept.
+        StopRequested: SIGTERM/SIGINT (under `pets.stopping`), with where the run stood.
     """
     preflight(cfg)
     outdir = Path(outdir)
-    stored_cfg = outdir / runlog.CONFIG_FILE
-    if (outdir / runlog.CHECKPOINT_FILE).is_file() and stored_cfg.is_file():
-        stored = runlog.read_config(stored_cfg)
-        if _comparable(stored) != _comparable(cfgmod.to_dict(cfg)):
-            raise ConfigError(
-                f"{outdir} holds a run with a different configuration; "
-                "choose another output directory"
-            )
     outdir.mkdir(parents=True, exist_ok=True)
-    for stale in outdir.rglob(".*.tmp*"):  # left by a write that a kill interrupted
-        stale.unlink()
-    bars = sys.stderr.isatty() if progress_bars is None else progress_bars
-    _Run(cfg, outdir, progress_bars=bars).execute()
+    with run_lock(outdir):
+        _check_same_config(cfg, outdir)
+        for stale in outdir.rglob(".*.tmp*"):  # left by a write that a kill interrupted
+            stale.unlink()
+        bars = sys.stderr.isatty() if progress_bars is None else progress_bars
+        runner: _Run | None = None
+        try:
+            runner = _Run(cfg, outdir, progress_bars=bars)
+            runner.execute()
+        except BaseException as err:
+            stop = stop_in(err)
+            if stop is None:
+                raise
+            stop.run_dir, stop.total = outdir, cfg.exp_cfg.exp_cfg.ntrain_iters
+            stop.finished = None if runner is None else runner.finished
+            raise stop from None
     return outdir
+
+
+def _check_same_config(cfg: Config, outdir: Path) -> None:
+    stored_cfg = outdir / runlog.CONFIG_FILE
+    if not ((outdir / runlog.CHECKPOINT_FILE).is_file() and stored_cfg.is_file()):
+        return
+    remedy = "restore it from a copy, or choose another output directory"
+    stored = runlog.read_config(stored_cfg, remedy=remedy)
+    if _comparable(stored) != _comparable(cfgmod.to_dict(cfg)):
+        raise ConfigError(
+            f"{outdir} holds a run with a different configuration; choose another output directory"
+        )

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 import yaml
 
-from pets.fileio import atomic_path, write_atomic, write_text_atomic
+from pets.errors import DamagedFileError
+from pets.fileio import write_atomic, write_text_atomic
+from pets.torchfile import load_torch, require_keys, save_torch
 
 LOGS_FILE = "logs.mat"
 PROGRESS_FILE = "progress.csv"
@@ -98,9 +100,24 @@ def write_config(path: Path, data: Mapping[str, Any]) -> None:
     write_text_atomic(path, yaml.safe_dump(dict(data), sort_keys=False))
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """Read a config.yaml written by `write_config`."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+def read_config(path: Path, *, remedy: str = "restore it from a copy") -> dict[str, Any]:
+    """Read a config.yaml written by `write_config`.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        DamagedFileError: not UTF-8, not YAML, or not a mapping of settings.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        reason = err.strerror if isinstance(err, OSError) else type(err).__name__
+        raise DamagedFileError(path, f"cannot be read as YAML ({reason})", remedy) from err
+    if not isinstance(data, dict):
+        problem = f"is not a mapping of settings (holds a {type(data).__name__})"
+        raise DamagedFileError(path, problem, remedy)
+    return data
 
 
 def write_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -114,14 +131,26 @@ def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
     """Save the resume state (tensors, numbers, RNG states), atomically.
 
     Numpy arrays are stored as tensors so that `torch.load(weights_only=True)` reads it back.
+
+    Raises:
+        WriteError: an OS error while writing (the previous checkpoint stays whole).
     """
-    with atomic_path(path) as tmp:
-        torch.save(_to_torch(state), tmp)
+    save_torch(path, _to_torch(state))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint written by `save_checkpoint` (arrays come back as CPU tensors)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+def load_checkpoint(path: Path, keys: Sequence[str], *, remedy: str) -> dict[str, Any]:
+    """Load a checkpoint written by `save_checkpoint` (arrays come back as CPU tensors).
+
+    Args:
+        path: the checkpoint.
+        keys: the top-level keys it must hold.
+        remedy: what the user can do about a damaged checkpoint.
+
+    Raises:
+        DamagedFileError: truncated, corrupt, foreign, or missing one of `keys`.
+    """
+    blob = load_torch(path, remedy=remedy)
+    return dict(require_keys(path, blob, keys, what="PETS checkpoint", remedy=remedy))
 
 
 def _to_torch(obj: Any) -> Any:

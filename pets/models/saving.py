@@ -3,7 +3,8 @@
 A model file is one `torch.save`d dict of plain values and tensors, so
 `torch.load(path, weights_only=True)` reads it: `format`, `architecture` (constructor arguments
 and dtype), `state_dict` (weights, scaler buffers, log-variance bounds) and `optimizer` (the
-optimiser's state dict or None). Writes are atomic (`pets.fileio.atomic_path`).
+optimiser's state dict or None). Writes are atomic (`pets.torchfile.save_torch`); a damaged or
+foreign file is one `DamagedFileError`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import os
 
 import torch
 
-from pets.errors import ConfigError
-from pets.fileio import atomic_path
+from pets.errors import DamagedFileError
 from pets.models.adam import StepOptimizer
 from pets.models.ensemble import Ensemble
+from pets.torchfile import first_line, load_torch, require_keys, save_torch
 
 MODEL_FORMAT = "pets.models.Ensemble/1"
 _DTYPES = {
@@ -24,6 +25,8 @@ _DTYPES = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
+_MODEL_KEYS = ("format", "architecture", "state_dict", "optimizer")
+_REMEDY = "point model_dir (render: -model-dir) at a run directory whose model.pt is whole"
 
 
 def save_model(
@@ -46,8 +49,7 @@ def save_model(
         "state_dict": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
     }
-    with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
+    save_torch(path, blob)
 
 
 def load_model(
@@ -68,18 +70,21 @@ def load_model(
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ConfigError: the file is not a PETS model file.
+        DamagedFileError: the file is truncated, corrupt, or not a PETS model file.
     """
-    blob = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
-        found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
-        raise ConfigError(
-            f"{path} is not a PETS model file (format {found!r}, expected {MODEL_FORMAT!r})"
-        )
-    architecture = dict(blob["architecture"])
-    dtype = _DTYPES[architecture.pop("dtype")]
-    # A private generator: loading must not advance the caller's global random state.
-    model = Ensemble(**architecture, generator=torch.Generator())
-    model.to(device=device, dtype=dtype)
-    model.load_state_dict(blob["state_dict"])
+    blob = load_torch(path, remedy=_REMEDY, map_location=device)
+    if isinstance(blob, dict) and blob.get("format", MODEL_FORMAT) != MODEL_FORMAT:
+        problem = f"is not a PETS model file (format {blob['format']!r}, expected {MODEL_FORMAT!r})"
+        raise DamagedFileError(path, problem, _REMEDY)
+    blob = require_keys(path, blob, _MODEL_KEYS, what="PETS model file", remedy=_REMEDY)
+    try:
+        architecture = dict(blob["architecture"])
+        dtype = _DTYPES[architecture.pop("dtype")]
+        # A private generator: loading must not advance the caller's global random state.
+        model = Ensemble(**architecture, generator=torch.Generator())
+        model.to(device=device, dtype=dtype)
+        model.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        problem = f"holds an inconsistent model ({first_line(err)})"
+        raise DamagedFileError(path, problem, _REMEDY) from err
     return model, blob["optimizer"]
