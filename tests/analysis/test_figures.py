@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import matplotlib.colors as mcolors
 import numpy as np
@@ -21,6 +22,7 @@ from pets.analysis.figures import (
     plot_diagnostics,
     plot_learning_curves,
 )
+from pets.analysis.load import load_runs
 from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, categorize
 
 T = 10  # steps per episode; ninit = 1 → iteration i ends at (1 + i)·10 env steps
@@ -203,3 +205,22 @@ def test_palette_is_fixed_per_method_and_distinct() -> None:
                for p in ("E", "DS", "TS1", "TSinf", "MM"))]  # fmt: skip
     colours = {tuple(np.round(PALETTE[m], 6)) for m in methods}
     assert len(colours) == len(methods)  # the 14 valid model × prop pairs all differ
+
+
+def test_learning_curve_plots_max_so_far_not_raw_returns(make_run: Callable[..., Path]) -> None:
+    # raw returns that fall and rise again, so raw and max-so-far differ in two columns
+    raw = [[5.0, 1.0, 8.0, 3.0], [2.0, 6.0, 4.0, 9.0]]
+    runs = [make_run(r, env="cartpole", seed=s) for s, r in enumerate(raw)]
+    frame = load_runs(runs).returns
+    fig = plot_learning_curves(frame)
+    (line,) = _data_lines(fig.axes[0])
+    # oracle: the running maximum per seed (spec §10), then the mean over the two seeds
+    best = np.maximum.accumulate(np.asarray(raw), axis=1)
+    np.testing.assert_allclose(line.get_ydata(), best.mean(axis=0))  # 3.5, 5.5, 7, 8.5
+    assert not np.allclose(line.get_ydata(), np.mean(raw, axis=0))
+    bands = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    se = best.std(axis=0, ddof=1) / np.sqrt(2)
+    ys = bands[0].get_paths()[0].vertices[:, 1]
+    assert (ys.min(), ys.max()) == pytest.approx(
+        ((best.mean(axis=0) - se).min(), (best.mean(axis=0) + se).max())
+    )
