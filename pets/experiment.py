@@ -25,7 +25,16 @@ from pets.config import CEMCfg, Config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
-from pets.models import Ensemble, fit, load_model, make_optimizer, save_model
+from pets.models import (
+    Ensemble,
+    SparseGP,
+    StepOptimizer,
+    fit,
+    fit_gp,
+    load_model,
+    make_optimizer,
+    save_model,
+)
 from pets.mpc import MPC, action_bounds
 from pets.optimizers import CEMOptimizer, RandomOptimizer
 from pets.propagation import Propagation
@@ -78,16 +87,21 @@ def make_rngs(seed: int, device: torch.device) -> Rngs:
 
 def build_model(
     cfg: Config, task: Any, device: torch.device, generator: torch.Generator | None = None
-) -> Ensemble:
+) -> Ensemble | SparseGP:
     """A fresh model of the configured type and the env's architecture (spec §4.2, §5).
 
     Args:
         cfg: the run's configuration (model type, ensemble size, architecture).
         task: gives the model's input and output widths.
         device: where the model lives.
-        generator: CPU source of the initial weights (default: torch's global generator).
+        generator: CPU source of the initial weights (default: torch's global generator);
+            the GP has no random initial state.
     """
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+    if init.model_type == "GP":
+        assert init.num_inducing_points is not None  # validate() guarantees it
+        gp = SparseGP(task.model_in_dim, task.model_out_dim, num_inducing=init.num_inducing_points)
+        return gp.to(device)
     return Ensemble(
         task.model_in_dim,
         task.model_out_dim,
@@ -100,10 +114,12 @@ def build_model(
     ).to(device)
 
 
-def build_controller(cfg: Config, task: Any, model: Ensemble, generator: torch.Generator) -> MPC:
+def build_controller(
+    cfg: Config, task: Any, model: Ensemble | SparseGP, generator: torch.Generator
+) -> MPC:
     """The MPC controller with the configured propagation and optimizer (spec §6)."""
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
-    device = next(model.parameters()).device
+    device = next(model.buffers() if isinstance(model, SparseGP) else model.parameters()).device
     propagation = Propagation(
         prop.prop_type,
         npart=prop.npart,
@@ -150,7 +166,14 @@ class RunState:
     last_train_seconds: float = 0.0
 
 
-def _state_dict(state: RunState, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> dict:
+def make_model_optimizer(model: Ensemble | SparseGP, lr: float) -> StepOptimizer | None:
+    """Adam for an ensemble; None for the GP, whose L-BFGS-B call keeps no state between fits."""
+    return None if isinstance(model, SparseGP) else make_optimizer(model, lr)
+
+
+def _state_dict(
+    state: RunState, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
+) -> dict:
     return {
         "iteration": state.iteration,
         "episodes": [
@@ -168,15 +191,18 @@ def _state_dict(state: RunState, model: Ensemble, optimizer: Any, rngs: Rngs, en
         "last_loss": state.last_loss,
         "last_train_seconds": state.last_train_seconds,
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
         "rngs": rngs.state(),
         "env_rng": env.unwrapped.np_random.bit_generator.state,
     }
 
 
-def _restore(ckpt: dict, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> RunState:
+def _restore(
+    ckpt: dict, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
+) -> RunState:
     model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
     rngs.restore(ckpt["rngs"])
     env.unwrapped.np_random.bit_generator.state = ckpt["env_rng"]
     episodes = [
@@ -256,7 +282,7 @@ class _Run:
         self.data_task = make_task(cfg.env, device="cpu", dtype=torch.float64)
         init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
         self.model = build_model(cfg, self.task, self.device)
-        self.optimizer = make_optimizer(self.model, init.lr)
+        self.optimizer = make_model_optimizer(self.model, init.lr)
         if init.load_model and init.model_dir:
             self._load_pretrained(Path(init.model_dir))
         self.mpc = build_controller(cfg, self.task, self.model, self.rngs.plan)
@@ -265,7 +291,7 @@ class _Run:
     def _load_pretrained(self, model_dir: Path) -> None:
         loaded, opt_state = load_model(model_dir / runlog.MODEL_FILE, device=self.device)
         self.model.load_state_dict(loaded.state_dict())
-        if opt_state is not None:
+        if opt_state is not None and self.optimizer is not None:
             self.optimizer.load_state_dict(opt_state)
 
     # -- pieces of the loop --
@@ -342,6 +368,9 @@ class _Run:
         )
 
     def _fit(self, inputs: torch.Tensor, targets: torch.Tensor, on_step: Any) -> Any:
+        if isinstance(self.model, SparseGP):
+            return fit_gp(self.model, inputs, targets, generator=self.rngs.train)
+        assert self.optimizer is not None  # every ensemble has its Adam
         train_cfg = self.cfg.ctrl_cfg.prop_cfg.model_train_cfg
         return fit(
             self.model,

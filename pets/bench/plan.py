@@ -13,7 +13,8 @@ Variants, interleaved in one process (`pets.bench.timing.interleaved`):
 - `planner+graph` (CUDA only): the same re-plan captured once as a CUDA graph and replayed.
 
 Each is measured at 1 thread and at all cores (or the given thread counts) and reports GFLOP/s of
-the matmul work, minor page faults and system seconds per re-plan. The model is untrained (timing
+the matmul work, minor page faults and system seconds per re-plan. For cartpole, GP-MM rows
+(`gp-floor`, `gp-planner`, `pets.bench.gp`) follow. The model is untrained (timing
 does not depend on the weights). Returns rows of plain values; only the CLI prints.
 """
 
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from pets.bench import gp
 from pets.bench.timing import interleaved, thread_counts
 from pets.config import CEMCfg, Config, apply_override, default_config
 from pets.device import resolve_device
@@ -88,6 +90,7 @@ def _bench_env(
     cfg = _paper_config(env, popsize)
     task = make_task(env, device=device)
     model = build_model(cfg, task, device, torch.Generator().manual_seed(0))
+    assert isinstance(model, Ensemble)  # the paper's configuration is PE
     gym_env = make_env(env)
     obs, _ = gym_env.reset(seed=0)
 
@@ -172,4 +175,6 @@ def run(
     rows: list[dict[str, object]] = []
     for env in envs:
         rows.extend(_bench_env(env, torch_device, repeats, popsize, counts))
+        if env == gp.GP_ENV:  # the paper's GP baseline, GP-MM at the paper's planner
+            rows.extend(gp.plan_rows(torch_device, repeats, counts))
     return rows

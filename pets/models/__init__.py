@@ -1,11 +1,13 @@
-"""Learned dynamics models of PETS: D, P, DE and PE ensembles (`spec/pets-facts.md` §5).
+"""Learned dynamics models of PETS: D, P, DE and PE ensembles and the GP (`spec/pets-facts.md` §5).
 
 Owns the batched ensemble MLP, its input scaler, the training objective, the original-style
 training call and save/load. Knows nothing of environments, propagation or planners (it imports
-only torch, numpy and `pets.errors`/`pets.fileio`).
+only torch, numpy, scipy.optimize (GP training, imported when first used) and
+`pets.errors`/`pets.fileio`).
 
 Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
-term), `adam` (the optimiser), `training` (step, `fit`), `saving` (model files).
+term), `adam` (the optimiser), `training` (step, `fit`), `saving` (model files), `gp` (the
+sparse GP of `-ca model-type GP`) and `gp_fit` (its L-BFGS-B training call).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pets.models.ensemble import (
     init_pets_linear_,
     predict_aggregated,
 )
+from pets.models.gp import SparseGP
+from pets.models.gp_fit import GPFitReport, fit_gp
 from pets.models.losses import (
     gaussian_nll_loss,
     half_mse_loss,
@@ -35,10 +39,13 @@ __all__ = [
     "Ensemble",
     "EnsembleLinear",
     "FitReport",
+    "GPFitReport",
     "InputScaler",
+    "SparseGP",
     "StepOptimizer",
     "bound_logvar",
     "fit",
+    "fit_gp",
     "gaussian_nll_loss",
     "half_mse_loss",
     "init_pets_linear_",

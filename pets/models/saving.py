@@ -16,8 +16,11 @@ from pets.errors import ConfigError
 from pets.fileio import atomic_path
 from pets.models.adam import StepOptimizer
 from pets.models.ensemble import Ensemble
+from pets.models.gp import SparseGP
 
 MODEL_FORMAT = "pets.models.Ensemble/1"
+# DEVIATION: the original's TFGP.save does nothing; ours is saved so `pets render` and resume work.
+GP_FORMAT = "pets.models.SparseGP/1"
 _DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -28,16 +31,19 @@ _DTYPES = {
 
 def save_model(
     path: str | os.PathLike[str],
-    model: Ensemble,
+    model: Ensemble | SparseGP,
     optimizer: StepOptimizer | None = None,
 ) -> None:
     """Write `model` (and the optimiser's state, for resuming training) to `path` atomically.
 
     Args:
         path: destination file (conventionally `model.pt`).
-        model: the ensemble.
-        optimizer: its optimiser, or None to store no optimiser state.
+        model: the ensemble or the GP.
+        optimizer: its optimiser, or None to store no optimiser state (always None for the GP).
     """
+    if isinstance(model, SparseGP):
+        _save_gp(path, model)
+        return
     dtype = next(model.parameters()).dtype
     architecture = {**model.architecture(), "dtype": str(dtype).removeprefix("torch.")}
     blob = {
@@ -50,9 +56,20 @@ def save_model(
         torch.save(blob, tmp)
 
 
+def _save_gp(path: str | os.PathLike[str], model: SparseGP) -> None:
+    blob = {
+        "format": GP_FORMAT,
+        "architecture": model.architecture(),
+        "state_dict": model.state_dict(),
+        "optimizer": None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
 def load_model(
     path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-) -> tuple[Ensemble, dict | None]:
+) -> tuple[Ensemble | SparseGP, dict | None]:
     """Read a file written by `save_model`.
 
     The model is rebuilt from its stored architecture without touching the global random
@@ -71,6 +88,10 @@ def load_model(
         ConfigError: the file is not a PETS model file.
     """
     blob = torch.load(path, map_location=device, weights_only=True)
+    if isinstance(blob, dict) and blob.get("format") == GP_FORMAT:
+        gp = SparseGP(**blob["architecture"]).to(device)
+        gp.load_state_dict(blob["state_dict"])
+        return gp, None
     if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise ConfigError(
