@@ -112,3 +112,14 @@ def test_render_replays_a_saved_gp(tmp_path: Path) -> None:
     assert main(argv) == 0
     (rendered,) = (tmp_path / "r").iterdir()
     assert (rendered / "train_iter1" / "rollout0.mp4").stat().st_size > 0
+
+
+def test_network_configs_store_no_inducing_points_and_gp_configs_round_trip() -> None:
+    # config.yaml of a PE run is as before the GP existed (so older runs still resume)
+    pe = c.to_dict(c.build_config("cartpole"))
+    assert "num_inducing_points" not in pe["ctrl_cfg"]["prop_cfg"]["model_init_cfg"]
+    assert c.from_dict(pe) == c.build_config("cartpole")
+    gp = c.build_config("halfcheetah", GP)
+    stored = c.to_dict(gp)
+    assert stored["ctrl_cfg"]["prop_cfg"]["model_init_cfg"]["num_inducing_points"] == 300
+    assert c.from_dict(stored) == gp
