@@ -38,7 +38,8 @@ _CA_HELP = f"""controller arguments (-ca KEY VALUE):
   model-type  {", ".join(MODEL_TYPES)} (default PE)
   prop-type   {", ".join(PROP_TYPES)} (default TSinf)
   opt-type    {", ".join(OPT_TYPES)} (default CEM)
-  valid methods: D-E; P-E, P-DS, P-MM; DE and PE with any prop-type
+  valid methods: D-E; P-E, P-DS, P-MM; DE and PE with any prop-type;
+                 GP-E, GP-DS, GP-MM (sparse GP, the paper's baselines)
 
 override paths (-o PATH VALUE):
 """

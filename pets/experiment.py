@@ -25,7 +25,17 @@ from pets.config import CEMCfg, Config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError, DamagedFileError
-from pets.models import Ensemble, GraphedStep, fit, load_model, make_optimizer, save_model
+from pets.models import (
+    Adam,
+    Ensemble,
+    GraphedStep,
+    SparseGP,
+    fit,
+    fit_gp,
+    load_model,
+    make_optimizer,
+    save_model,
+)
 from pets.mpc import MPC, action_bounds
 from pets.optimizers import CEMOptimizer, RandomOptimizer
 from pets.precision import set_precision
@@ -82,16 +92,21 @@ def make_rngs(seed: int, device: torch.device) -> Rngs:
 
 def build_model(
     cfg: Config, task: Any, device: torch.device, generator: torch.Generator | None = None
-) -> Ensemble:
+) -> Ensemble | SparseGP:
     """A fresh model of the configured type and the env's architecture (spec §4.2, §5).
 
     Args:
         cfg: the run's configuration (model type, ensemble size, architecture).
         task: gives the model's input and output widths.
         device: where the model lives.
-        generator: CPU source of the initial weights (default: torch's global generator).
+        generator: CPU source of the initial weights (default: torch's global generator);
+            the GP has no random initial state.
     """
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+    if init.model_type == "GP":
+        assert init.num_inducing_points is not None  # validate() guarantees it
+        gp = SparseGP(task.model_in_dim, task.model_out_dim, num_inducing=init.num_inducing_points)
+        return gp.to(device)
     return Ensemble(
         task.model_in_dim,
         task.model_out_dim,
@@ -104,10 +119,12 @@ def build_model(
     ).to(device)
 
 
-def build_controller(cfg: Config, task: Any, model: Ensemble, generator: torch.Generator) -> MPC:
+def build_controller(
+    cfg: Config, task: Any, model: Ensemble | SparseGP, generator: torch.Generator
+) -> MPC:
     """The MPC controller with the configured propagation and optimizer (spec §6)."""
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
-    device = next(model.parameters()).device
+    device = next(model.buffers() if isinstance(model, SparseGP) else model.parameters()).device
     propagation = Propagation(
         prop.prop_type,
         npart=prop.npart,
@@ -154,7 +171,14 @@ class RunState:
     last_train_seconds: float = 0.0
 
 
-def _state_dict(state: RunState, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> dict:
+def make_model_optimizer(model: Ensemble | SparseGP, lr: float) -> Adam | None:
+    """Adam for an ensemble; None for the GP, whose L-BFGS-B call keeps no state between fits."""
+    return None if isinstance(model, SparseGP) else make_optimizer(model, lr)
+
+
+def _state_dict(
+    state: RunState, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
+) -> dict:
     return {
         "iteration": state.iteration,
         "episodes": [
@@ -172,7 +196,7 @@ def _state_dict(state: RunState, model: Ensemble, optimizer: Any, rngs: Rngs, en
         "last_loss": state.last_loss,
         "last_train_seconds": state.last_train_seconds,
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
         "rngs": rngs.state(),
         "env_rng": env.unwrapped.np_random.bit_generator.state,
     }
@@ -187,9 +211,12 @@ CHECKPOINT_REMEDY = (
 )
 
 
-def _restore(ckpt: dict, model: Ensemble, optimizer: Any, rngs: Rngs, env: Any) -> RunState:
+def _restore(
+    ckpt: dict, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
+) -> RunState:
     model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
     rngs.restore(ckpt["rngs"])
     env.unwrapped.np_random.bit_generator.state = ckpt["env_rng"]
     episodes = [
@@ -275,12 +302,15 @@ class _Run:
         self.data_task = make_task(cfg.env, device="cpu", dtype=torch.float64)
         init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
         self.model = build_model(cfg, self.task, self.device)
-        self.optimizer = make_optimizer(self.model, init.lr)
+        self.optimizer = make_model_optimizer(self.model, init.lr)
         if init.load_model and init.model_dir:
             self._load_pretrained(Path(init.model_dir))
         self.mpc = build_controller(cfg, self.task, self.model, self.rngs.plan)
         # CUDA: one captured training step for the whole run (the MPC captures its own re-plan).
-        self.step = GraphedStep(self.model, self.optimizer) if self.device.type == "cuda" else None
+        self.step = None
+        if self.device.type == "cuda" and isinstance(self.model, Ensemble):
+            assert self.optimizer is not None  # every ensemble has its Adam
+            self.step = GraphedStep(self.model, self.optimizer)
         self.random = RandomPolicy(self.task.ac_lb, self.task.ac_ub, self.rngs.actions)
 
     def _load_pretrained(self, model_dir: Path) -> None:
@@ -293,7 +323,7 @@ class _Run:
                 f"{path} holds a model of another shape than this configuration "
                 f"({first_line(err)}); give the -env, -ca and -o it was trained with"
             ) from err
-        if opt_state is not None:
+        if opt_state is not None and self.optimizer is not None:
             self.optimizer.load_state_dict(opt_state)
 
     # -- pieces of the loop --
@@ -370,6 +400,9 @@ class _Run:
         )
 
     def _fit(self, inputs: torch.Tensor, targets: torch.Tensor, on_step: Any) -> Any:
+        if isinstance(self.model, SparseGP):
+            return fit_gp(self.model, inputs, targets, generator=self.rngs.train)
+        assert self.optimizer is not None  # every ensemble has its Adam
         train_cfg = self.cfg.ctrl_cfg.prop_cfg.model_train_cfg
         return fit(
             self.model,

@@ -6,7 +6,8 @@ original's candidate-major layout (row `m = n·P + p`), to one sampled model out
 `[M, d_out]`, with exactly one ensemble forward and no Python loop over particles, candidates or
 members. It knows nothing of environments, costs or optimizers; the model is anything with
 `ensemble_size`, `in_dim`, `out_dim` and `forward(x [E, B, d_in]) -> (mean, var | None)`
-(`pets.models.Ensemble`); aggregation over members is `pets.models.predict_aggregated`.
+(`pets.models.Ensemble`, or the GP `pets.models.SparseGP` as a one-member model whose E, DS and MM
+use its latent mean and variance); aggregation over members is `pets.models.predict_aggregated`.
 
 The model × propagation matrix of §6.4 is checked in one place, `pets.config.check_combination`
 (re-exported here); `Propagation` itself only checks the layout its kernels need.

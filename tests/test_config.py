@@ -57,8 +57,10 @@ def test_every_valid_method_builds_with_the_original_forced_values(model: str, p
     assert cfg.ctrl_cfg.prop_cfg.ign_var == (model == "DE" and prop.startswith("TS"))
 
 
-def test_there_are_fourteen_valid_methods() -> None:
-    assert len(VALID) == 14  # the paper's grid: D 1 + P 3 + DE 5 + PE 5
+def test_there_are_seventeen_valid_methods() -> None:
+    # the paper's grid: D 1 + P 3 + DE 5 + PE 5, and its GP baselines GP-E, GP-DS, GP-MM
+    assert len(VALID) == 17
+    assert c.ALLOWED_PROPS["GP"] == ("E", "DS", "MM")
 
 
 @pytest.mark.parametrize(("model", "prop"), INVALID, ids=[f"{m}-{p}" for m, p in INVALID])
@@ -80,7 +82,12 @@ def test_every_original_override_path_lands_in_the_tree(path: str) -> None:
         text = "64"  # stays above the 40 elites
     if path.endswith(("npart", "num_nets")):
         text = "10" if path.endswith("npart") else "2"  # keep TSinf's npart % num_nets == 0
-    cfg = c.build_config("reacher", None, [*extra, (path, text)])
+    ca = (
+        [("model-type", "GP"), ("prop-type", "MM")]
+        if path.endswith("num_inducing_points")
+        else None
+    )
+    cfg = c.build_config("reacher", ca, [*extra, (path, text)])
     node = cfg
     for part in path.split("."):
         node = getattr(node, part)
@@ -99,7 +106,7 @@ def test_bool_conversion_follows_the_original() -> None:
     ("ca", "overrides", "message"),
     [
         ([("model-typ", "PE")], [], "unknown -ca key 'model-typ'"),
-        ([("model-type", "GP")], [], "'GP' is not one of D, P, DE, PE"),
+        ([("model-type", "GPE")], [], "'GPE' is not one of D, P, DE, PE, GP"),
         ([("opt-type", "cem")], [], "'cem' is not one of CEM, Random"),
         ([], [("ctrl_cfg.opt_cfg.cfg.popsiz", "3")], "did you mean ctrl_cfg.opt_cfg.cfg.popsize"),
         ([], [("ctrl_cfg.per", "two")], "ctrl_cfg.per got 'two', which is not an integer"),

@@ -46,7 +46,7 @@ OPT_MARKERS = {"CEM": "o", "Random": "D"}
 
 # One hue family per model type, darker shades for the trajectory-sampling propagations, so
 # PE-TSinf (PETS) is the darkest red (the family darkens E < DS < MM < TS1 < TSinf).
-_MODEL_CMAPS = {"D": "Greys", "P": "Purples", "DE": "Blues", "PE": "Reds"}
+_MODEL_CMAPS = {"D": "Greys", "P": "Purples", "DE": "Blues", "PE": "Reds", "GP": "Greens"}
 _PROP_SHADE = {"E": 0, "DS": 1, "MM": 2, "TS1": 3, "TSinf": 4}
 PALETTE: dict[str, tuple[float, float, float]] = {
     f"{model}-{prop}": sns.color_palette(_MODEL_CMAPS[model], 8)[3 + _PROP_SHADE[prop]]

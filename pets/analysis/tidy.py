@@ -16,7 +16,7 @@ import pandas as pd
 from pets.errors import ConfigError
 
 ENV_ORDER = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODEL_ORDER = ("D", "P", "DE", "PE")
+MODEL_ORDER = ("D", "P", "DE", "PE", "GP")  # GP: the paper's baselines, last
 PROP_ORDER = ("E", "DS", "TS1", "TSinf", "MM")
 OPT_ORDER = ("CEM", "Random")
 FACTOR_ORDER: dict[str, tuple[str, ...]] = {
@@ -55,7 +55,7 @@ def _categories(values: Iterable[str], order: Sequence[str]) -> list[str]:
 
 
 def method_order(methods: Iterable[str]) -> list[str]:
-    """Methods `model-prop` ordered by model (D, P, DE, PE), then prop (E, DS, TS1, TSinf, MM)."""
+    """Methods `model-prop` ordered by model (D, P, DE, PE, GP), then prop (E, DS, TS1, ...)."""
 
     def key(method: str) -> tuple[int, str, int, str]:
         model, _, prop = method.partition("-")

@@ -17,7 +17,8 @@ Variants, interleaved in one process (`pets.bench.timing.interleaved`):
 Each is measured at 1 thread and at all cores (or the given thread counts) and reports GFLOP/s of
 the matmul work, minor page faults and system seconds per re-plan; `graph` says whether the
 variant replays a graph (`captured`), fell back to eager after a failed capture (`failed`: its
-time is then an eager one) or is eager by design (`-`). The model is untrained (timing
+time is then an eager one) or is eager by design (`-`). For cartpole, GP-MM rows (`gp-floor`,
+`gp-planner`, `pets.bench.gp`) follow. The model is untrained (timing
 does not depend on the weights). Returns rows of plain values; only the CLI prints.
 """
 
@@ -28,6 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from pets.bench import gp
 from pets.bench.timing import interleaved, thread_counts
 from pets.config import CEMCfg, Config, apply_override, default_config
 from pets.device import resolve_device
@@ -93,6 +95,7 @@ def _bench_env(
     cfg = _paper_config(env, popsize)
     task = make_task(env, device=device)
     model = build_model(cfg, task, device, torch.Generator().manual_seed(0))
+    assert isinstance(model, Ensemble)  # the paper's configuration is PE
     gym_env = make_env(env)
     obs, _ = gym_env.reset(seed=0)
 
@@ -212,4 +215,6 @@ def run(
     rows: list[dict[str, object]] = []
     for env in envs:
         rows.extend(_bench_env(env, torch_device, repeats, popsize, counts))
+        if env == gp.GP_ENV:  # the paper's GP baseline, GP-MM at the paper's planner
+            rows.extend(gp.plan_rows(torch_device, repeats, counts))
     return rows

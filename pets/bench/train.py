@@ -17,8 +17,9 @@ member, the PETS loss and Adam, in variants interleaved in one process
 
 `floor_ratio` = floor time / the variant's time per step; `graph` says whether the variant
 replays our captured step (`captured`), fell back to eager after a failed capture (`failed`: an
-eager time) or is something else (`-`). Returns rows of plain values; only the
-CLI prints. Not imported by tests.
+eager time) or is something else (`-`). Returns rows of plain values; only the CLI prints. For
+cartpole, GP rows follow (`pets.bench.gp`: objective evaluations per second of the GP's L-BFGS-B
+fit at 2000 and 10200 rows, `batch` = rows). Not imported by tests.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from pets.bench import gp
 from pets.bench.timing import interleaved, thread_counts
 from pets.config import default_config
 from pets.device import resolve_device
@@ -49,6 +51,7 @@ def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
 
     cfg = default_config(env)  # PE with the paper's ensemble of 5
     model = build_model(cfg, make_task(env), device, torch.Generator().manual_seed(0))
+    assert isinstance(model, Ensemble)  # default_config is PE
     return model, cfg.ctrl_cfg.prop_cfg.model_init_cfg.lr
 
 
@@ -260,4 +263,6 @@ def run(
     rows: list[dict[str, object]] = []
     for env in envs:
         rows.extend(_bench_env(env, torch_device, steps, batch_size, repeats, counts))
+        if env == gp.GP_ENV:  # the paper's GP baseline: L-BFGS-B objective evaluations
+            rows.extend(gp.train_rows(torch_device, repeats, counts))
     return rows

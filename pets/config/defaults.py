@@ -38,18 +38,21 @@ class _EnvDefaults:
     hidden_width: int
     weight_decays: tuple[float, ...]
     lr: float
+    gp_inducing_points: int  # GP_NINDUCING_POINTS of the env's config module
 
 
 _ENV_DEFAULTS = {
     "cartpole": _EnvDefaults(
-        200, 50, 25, 400, 40, 2000, 3, 500, (1e-4, 2.5e-4, 2.5e-4, 5e-4), 1e-3
+        200, 50, 25, 400, 40, 2000, 3, 500, (1e-4, 2.5e-4, 2.5e-4, 5e-4), 1e-3, 200
     ),
     "reacher": _EnvDefaults(
-        150, 100, 25, 400, 40, 2000, 4, 200, (2.5e-4, 5e-4, 5e-4, 5e-4, 7.5e-4), 7.5e-4
+        150, 100, 25, 400, 40, 2000, 4, 200, (2.5e-4, 5e-4, 5e-4, 5e-4, 7.5e-4), 7.5e-4, 200
     ),
-    "pusher": _EnvDefaults(150, 100, 25, 500, 50, 2500, 3, 200, (2.5e-4, 5e-4, 5e-4, 7.5e-4), 1e-3),
+    "pusher": _EnvDefaults(
+        150, 100, 25, 500, 50, 2500, 3, 200, (2.5e-4, 5e-4, 5e-4, 7.5e-4), 1e-3, 200
+    ),
     "halfcheetah": _EnvDefaults(
-        1000, 300, 30, 500, 50, 2500, 4, 200, (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4), 1e-3
+        1000, 300, 30, 500, 50, 2500, 4, 200, (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4), 1e-3, 300
     ),
 }
 
@@ -67,7 +70,7 @@ def default_config(
 
     Args:
         env: cartpole, reacher, pusher or halfcheetah.
-        model_type: D, P, DE or PE.
+        model_type: D, P, DE, PE or GP.
         prop_type: E, DS, TS1, TSinf or MM.
         opt_type: CEM or Random.
         seed: drives torch, numpy and the environment.
@@ -111,6 +114,8 @@ def default_config(
                     hidden_width=d.hidden_width,
                     weight_decays=d.weight_decays,
                     lr=d.lr,
+                    # The GP has no networks; the network fields above stay unused by it.
+                    num_inducing_points=d.gp_inducing_points if model_type == "GP" else None,
                 ),
             ),
             opt_cfg=OptCfg(opt_type=opt_type, plan_hor=d.plan_hor, cfg=opt_inner),

@@ -90,6 +90,8 @@ OVERRIDES: dict[str, Any] = {
     "ctrl_cfg.prop_cfg.model_init_cfg.num_nets": _int,
     "ctrl_cfg.prop_cfg.model_init_cfg.model_dir": _str,
     "ctrl_cfg.prop_cfg.model_init_cfg.load_model": _bool,
+    # Our addition: the original fixes GP_NINDUCING_POINTS in each env's config module.
+    "ctrl_cfg.prop_cfg.model_init_cfg.num_inducing_points": _int,
     "ctrl_cfg.prop_cfg.model_train_cfg.batch_size": _int,
     "ctrl_cfg.prop_cfg.model_train_cfg.epochs": _int,
     "ctrl_cfg.prop_cfg.model_train_cfg.max_logging": _int,
@@ -107,8 +109,19 @@ OVERRIDES: dict[str, Any] = {
 _TYPE_NAMES = {_int: "an integer", _float: "a finite number", _bool: "a boolean", _str: "a string"}
 
 
+_NN_TRAIN_PREFIX = "ctrl_cfg.prop_cfg.model_train_cfg."
+
+
 def _read_only_reason(cfg: Config, path: str) -> str | None:
     leaf = path.rsplit(".", 1)[-1]
+    if cfg.model_type == "GP":
+        # PETS: default.py gives the GP no num_nets and no model_train_cfg entries.
+        if leaf == "num_nets":
+            return "model-type GP is a single GP"
+        if path.startswith(_NN_TRAIN_PREFIX):
+            return f"model-type GP is fitted by L-BFGS-B on all data and has no {leaf}"
+    elif leaf == "num_inducing_points":
+        return f"model-type {cfg.model_type} has no inducing points (GP only)"
     if leaf == "npart" and cfg.prop_type == "E":
         return "prop-type E always uses one particle"
     if leaf == "ign_var" and cfg.model_type == "DE" and cfg.is_trajectory_sampling:

@@ -35,6 +35,11 @@ def _plain(obj: Any) -> Any:
 def to_dict(cfg: Config) -> dict[str, Any]:
     """The resolved configuration as plain nested mappings (what `config.yaml` holds)."""
     tree = _plain(cfg)
+    init = tree["ctrl_cfg"]["prop_cfg"]["model_init_cfg"]
+    if init["num_inducing_points"] is None:
+        # Networks have no inducing points; leaving the key out keeps their config.yaml as it
+        # was before the GP existed, so runs started earlier still resume.
+        del init["num_inducing_points"]
     head = {
         "env": cfg.env,
         "seed": cfg.seed,

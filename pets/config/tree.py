@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ENV_NAMES = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODEL_TYPES = ("D", "P", "DE", "PE")
+MODEL_TYPES = ("D", "P", "DE", "PE", "GP")
 PROP_TYPES = ("E", "DS", "TS1", "TSinf", "MM")
 OPT_TYPES = ("CEM", "Random")
 # spec/pets-facts.md §6.4: which propagation each model type allows.
@@ -16,6 +16,7 @@ ALLOWED_PROPS = {
     "P": ("E", "DS", "MM"),
     "DE": PROP_TYPES,
     "PE": PROP_TYPES,
+    "GP": ("E", "DS", "MM"),  # TS needs an ensemble
 }
 CA_KEYS = ("model-type", "prop-type", "opt-type")
 # float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32.
@@ -69,8 +70,8 @@ class ExpCfg:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelInitCfg:
-    model_type: str = field(metadata=_help("D, P, DE or PE (set with -ca model-type)."))
-    num_nets: int = field(metadata=_help("Ensemble size (> 1 for DE/PE; 1 for D/P)."))
+    model_type: str = field(metadata=_help("D, P, DE, PE or GP (set with -ca model-type)."))
+    num_nets: int = field(metadata=_help("Ensemble size (> 1 for DE/PE; 1 for D/P/GP)."))
     hidden_layers: int = field(metadata=_help("Hidden layers of each network."))
     hidden_width: int = field(metadata=_help("Units per hidden layer."))
     weight_decays: tuple[float, ...] = field(
@@ -79,6 +80,10 @@ class ModelInitCfg:
     lr: float = field(metadata=_help("Adam learning rate."))
     model_dir: str | None = field(default=None, metadata=_help("Directory to load a model from."))
     load_model: bool = field(default=False, metadata=_help("Load the model from model_dir."))
+    num_inducing_points: int | None = field(
+        default=None,
+        metadata=_help("GP only: inducing points of the sparse GP (200; halfcheetah 300)."),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -118,6 +118,14 @@ def validate(cfg: Config) -> None:
             f"ctrl_cfg.per ({cfg.ctrl_cfg.per}) must not exceed ctrl_cfg.opt_cfg.plan_hor "
             f"({opt.plan_hor})"
         )
+    if init.model_type == "GP":
+        if init.num_inducing_points is None or init.num_inducing_points < 1:
+            raise ConfigError(
+                "ctrl_cfg.prop_cfg.model_init_cfg.num_inducing_points must be at least 1 for "
+                f"model-type GP, got {init.num_inducing_points}"
+            )
+        if init.num_nets != 1:
+            raise ConfigError(f"model-type GP is a single GP, got num_nets {init.num_nets}")
     if prop.prop_type == "E" and prop.npart != 1:
         raise ConfigError(f"prop-type E uses one particle, got npart {prop.npart}")
     if not 0.0 <= train.holdout_ratio < 1.0:

@@ -1,12 +1,14 @@
-"""Learned dynamics models of PETS: D, P, DE and PE ensembles (`spec/pets-facts.md` §5).
+"""Learned dynamics models of PETS: D, P, DE and PE ensembles and the GP (`spec/pets-facts.md` §5).
 
 Owns the batched ensemble MLP, its input scaler, the training objective, the original-style
 training call and save/load. Knows nothing of environments, propagation or planners (it imports
-only torch, numpy and `pets.errors`/`pets.fileio`/`pets.capture`).
+only torch, numpy, scipy.optimize (GP training, imported when first used) and
+`pets.errors`/`pets.fileio`/`pets.capture`).
 
 Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
 term), `adam` (the optimiser), `step` (one gradient step), `graphed` (the step as a CUDA graph),
-`training` (`fit`), `saving` (model files).
+`training` (`fit`), `saving` (model files), `gp` (the sparse GP of `-ca model-type GP`) and
+`gp_fit` (its L-BFGS-B training call).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pets.models.ensemble import (
     init_pets_linear_,
     predict_aggregated,
 )
+from pets.models.gp import SparseGP
+from pets.models.gp_fit import GPFitReport, fit_gp
 from pets.models.graphed import GraphedStep
 from pets.models.losses import (
     gaussian_nll_loss,
@@ -37,11 +41,14 @@ __all__ = [
     "Ensemble",
     "EnsembleLinear",
     "FitReport",
+    "GPFitReport",
     "GraphedStep",
     "InputScaler",
+    "SparseGP",
     "StepOptimizer",
     "bound_logvar",
     "fit",
+    "fit_gp",
     "gaussian_nll_loss",
     "half_mse_loss",
     "init_pets_linear_",

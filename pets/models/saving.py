@@ -16,9 +16,12 @@ import torch
 from pets.errors import DamagedFileError
 from pets.models.adam import StepOptimizer
 from pets.models.ensemble import Ensemble
+from pets.models.gp import SparseGP
 from pets.torchfile import first_line, load_torch, require_keys, save_torch
 
 MODEL_FORMAT = "pets.models.Ensemble/1"
+# DEVIATION: the original's TFGP.save does nothing; ours is saved so `pets render` and resume work.
+GP_FORMAT = "pets.models.SparseGP/1"
 _DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -31,16 +34,19 @@ _REMEDY = "point model_dir (render: -model-dir) at a run directory whose model.p
 
 def save_model(
     path: str | os.PathLike[str],
-    model: Ensemble,
+    model: Ensemble | SparseGP,
     optimizer: StepOptimizer | None = None,
 ) -> None:
     """Write `model` (and the optimiser's state, for resuming training) to `path` atomically.
 
     Args:
         path: destination file (conventionally `model.pt`).
-        model: the ensemble.
-        optimizer: its optimiser, or None to store no optimiser state.
+        model: the ensemble or the GP.
+        optimizer: its optimiser, or None to store no optimiser state (always None for the GP).
     """
+    if isinstance(model, SparseGP):
+        _save_gp(path, model)
+        return
     dtype = next(model.parameters()).dtype
     architecture = {**model.architecture(), "dtype": str(dtype).removeprefix("torch.")}
     blob = {
@@ -52,9 +58,19 @@ def save_model(
     save_torch(path, blob)
 
 
+def _save_gp(path: str | os.PathLike[str], model: SparseGP) -> None:
+    blob = {
+        "format": GP_FORMAT,
+        "architecture": model.architecture(),
+        "state_dict": model.state_dict(),
+        "optimizer": None,
+    }
+    save_torch(path, blob)
+
+
 def load_model(
     path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
-) -> tuple[Ensemble, dict | None]:
+) -> tuple[Ensemble | SparseGP, dict | None]:
     """Read a file written by `save_model`.
 
     The model is rebuilt from its stored architecture without touching the global random
@@ -73,12 +89,17 @@ def load_model(
         DamagedFileError: the file is truncated, corrupt, or not a PETS model file.
     """
     blob = load_torch(path, remedy=_REMEDY, map_location=device)
-    if isinstance(blob, dict) and blob.get("format", MODEL_FORMAT) != MODEL_FORMAT:
+    known = (MODEL_FORMAT, GP_FORMAT)
+    if isinstance(blob, dict) and blob.get("format", MODEL_FORMAT) not in known:
         problem = f"is not a PETS model file (format {blob['format']!r}, expected {MODEL_FORMAT!r})"
         raise DamagedFileError(path, problem, _REMEDY)
     blob = require_keys(path, blob, _MODEL_KEYS, what="PETS model file", remedy=_REMEDY)
     try:
         architecture = dict(blob["architecture"])
+        if blob["format"] == GP_FORMAT:
+            gp = SparseGP(**architecture).to(device)
+            gp.load_state_dict(blob["state_dict"])
+            return gp, None
         dtype = _DTYPES[architecture.pop("dtype")]
         # A private generator: loading must not advance the caller's global random state.
         model = Ensemble(**architecture, generator=torch.Generator())

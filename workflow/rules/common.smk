@@ -13,7 +13,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 # ---- constants -------------------------------------------------------------------------------
 
 ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODELS = ("D", "P", "DE", "PE")
+MODELS = ("D", "P", "DE", "PE", "GP")
 PROPS = ("E", "DS", "MM", "TS1", "TSinf")
 OPTS = ("CEM", "Random")
 # spec/pets-facts.md §6.4: the model-type x prop-type matrix of the original.
@@ -22,7 +22,12 @@ VALID_PROPS = {
     "P": ("E", "DS", "MM"),
     "DE": PROPS,
     "PE": PROPS,
+    "GP": ("E", "DS", "MM"),  # the optional gp_baselines group; TS needs an ensemble
 }
+GP_METHODS = tuple({"model": "GP", "prop": prop} for prop in VALID_PROPS["GP"])
+# Overrides that exist only for the networks, or only for the GP (pets mbexp refuses them).
+NETWORK_ONLY = ("ctrl_cfg.prop_cfg.model_train_cfg.", "ctrl_cfg.prop_cfg.model_init_cfg.num_nets")
+GP_ONLY = ("ctrl_cfg.prop_cfg.model_init_cfg.num_inducing_points",)
 
 
 def beside_results(top, root):
@@ -72,8 +77,9 @@ def check_method(model, prop):
         )
 
 
-def grid_cells(grid):
-    """Return the cells of `grid` (env x method x opt x seed) in config order."""
+def grid_cells(grid, gp_envs=()):
+    """Return the cells of `grid` (env x method x opt x seed) in config order, then the GP
+    baselines (GP-E, GP-DS, GP-MM x the grid's opt and seed) on each of `gp_envs`."""
     cells = []
     for env in grid["env"]:
         for method in grid["method"]:
@@ -81,10 +87,15 @@ def grid_cells(grid):
             for opt in grid["opt"]:
                 for seed in grid["seed"]:
                     cells.append(Cell(env, method["model"], method["prop"], opt, seed))
+    for env in gp_envs:
+        for method in GP_METHODS:
+            for opt in grid["opt"]:
+                for seed in grid["seed"]:
+                    cells.append(Cell(env, method["model"], method["prop"], opt, seed))
     return cells
 
 
-CELLS = grid_cells(config["grid"])
+CELLS = grid_cells(config["grid"], config.get("gp_baselines", {}).get("env", []))
 
 
 wildcard_constraints:
@@ -133,18 +144,25 @@ def format_override(value):
     return str(value)
 
 
-def cell_overrides(env):
-    """Return the {path: value} overrides of a run on `env`: global, then per-env on top."""
+def override_applies(path, model):
+    """Return whether override `path` exists for `model`: network training settings do not
+    apply to the GP, the inducing points only to it."""
+    return not path.startswith(GP_ONLY if model != "GP" else NETWORK_ONLY)
+
+
+def cell_overrides(env, model="PE"):
+    """Return the {path: value} overrides of a run of `model` on `env`: global, then per-env on
+    top, without those that do not exist for `model`."""
     merged = dict(config["overrides"])
     merged.update(config["env_overrides"].get(env, {}))
-    return dict(sorted(merged.items()))
+    return {k: v for k, v in sorted(merged.items()) if override_applies(k, model)}
 
 
 def train_args(wildcards):
     """Return the `-o PATH VALUE ...` arguments of the cell, shell-quoted."""
     check_method(wildcards.model, wildcards.prop)
     args = []
-    for path, value in cell_overrides(wildcards.env).items():
+    for path, value in cell_overrides(wildcards.env, wildcards.model).items():
         args += ["-o", path, format_override(value)]
     return shlex.join(args)
 
