@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+import yaml
 
 from pets.cli import main
 from pets.envs import make_env
 from pets.models import load_model
-from tests.workflow.wfutil import write_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -128,7 +128,8 @@ def test_workflow_per_env_override_wins_over_the_global_one(tmp_path: Path) -> N
         "overrides": {"exp_cfg.sim_cfg.task_hor": 5, "ctrl_cfg.opt_cfg.plan_hor": 3},
         "env_overrides": {"cartpole": {"exp_cfg.sim_cfg.task_hor": 7}},
     }  # fmt: skip
-    path = write_config(tmp_path / "config.yaml", config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
     args = [sys.executable, "-m", "snakemake", "--dry-run", "--printshellcmds", "--cores", "2"]
     proc = subprocess.run([*args, "--configfile", str(path)], cwd=REPO, capture_output=True,
                           text=True, timeout=120)  # fmt: skip

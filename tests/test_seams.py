@@ -69,7 +69,7 @@ def test_postproc_inverts_targ_proc(env: str) -> None:
 
 # spec §6.4: model type -> (probabilistic head, ensemble size)
 MODEL_TYPES = {"D": (False, 1), "P": (True, 1), "DE": (False, 5), "PE": (True, 5)}
-COMBOS = [(m, p) for m, props in ALLOWED_PROPS.items() for p in props]
+COMBOS = [(m, p) for m, props in ALLOWED_PROPS.items() for p in props if m in MODEL_TYPES]
 
 
 @pytest.mark.parametrize(("model_type", "prop_type"), COMBOS, ids=[f"{m}-{p}" for m, p in COMBOS])
@@ -96,6 +96,29 @@ def test_config_builds_the_named_model_and_propagation(model_type: str, prop_typ
     assert isinstance(mpc.optimizer, CEMOptimizer)
     assert (mpc.optimizer.popsize, mpc.optimizer.num_elites) == (400, 40)
     assert mpc.plan_hor == 25
+
+
+@pytest.mark.parametrize(
+    ("env", "prop_type", "inducing"),
+    [("cartpole", "E", 200), ("cartpole", "DS", 200), ("halfcheetah", "MM", 300)],
+)
+def test_config_builds_the_gp_with_the_originals_inducing_points(
+    env: str, prop_type: str, inducing: int
+) -> None:
+    # spec §5 (TFGP): 200 inducing points (cartpole, reacher, pusher), 300 (half-cheetah); the
+    # GP allows E, DS and MM only, and E plans with one particle
+    from pets.models import SparseGP
+
+    assert set(ALLOWED_PROPS["GP"]) == {"E", "DS", "MM"}
+    cfg = default_config(env, model_type="GP", prop_type=prop_type)
+    task = make_task(env)
+    model = build_model(cfg, task, torch.device("cpu"))
+    assert isinstance(model, SparseGP)
+    assert model.num_inducing == inducing
+    assert (model.in_dim, model.out_dim) == (task.model_in_dim, task.model_out_dim)
+    mpc = build_controller(cfg, task, model, torch.Generator().manual_seed(0))
+    assert mpc.propagation.prop_type == prop_type
+    assert mpc.npart == (1 if prop_type == "E" else 20)
 
 
 def test_random_shooting_is_built_with_its_popsize() -> None:
