@@ -249,6 +249,14 @@ def _stopped_line(args: argparse.Namespace, stop: StopRequested) -> str:
     )
 
 
+def _is_run_read_error(args: argparse.Namespace, err: ConfigError) -> bool:
+    if args.command != "aggregate":  # only aggregate reads runs; others need not load pandas
+        return False
+    from pets.analysis.load import RunReadError
+
+    return isinstance(err, RunReadError)
+
+
 def _run_handler(args: argparse.Namespace) -> int:
     try:
         return _HANDLERS[args.command](args)
@@ -275,9 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_stopped_line(args, stop), file=sys.stderr)
         return 128 + stop.signum  # the shell's code for death by that signal (143, 130)
     except ConfigError as err:
-        from pets.analysis.load import RunReadError  # no torch, no pandas unless it failed
-
-        remedy = f" — {_AGGREGATE_REMEDY}" if isinstance(err, RunReadError) else ""
+        remedy = f" — {_AGGREGATE_REMEDY}" if _is_run_read_error(args, err) else ""
         print(f"{prefix} {err}{remedy}", file=sys.stderr)
         return EXIT_USAGE
     except (RunLockedError, FileNotFoundError) as err:
@@ -286,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     except WriteError as err:
         again = "free space, then run the same command again"
         if args.command == "mbexp":
-            again += " (it resumes from the last finished iteration)"
+            where = "" if args.outdir else "with -outdir <its run directory> in place of -logdir; "
+            again += f" ({where}it resumes from the last finished iteration)"
         print(f"{prefix} {err} — {again}", file=sys.stderr)
         return EXIT_OS_ERROR
     except OSError as err:  # the environment's, e.g. a directory that cannot be made
