@@ -1,17 +1,16 @@
 """The PETS trial loop (spec/pets-facts.md §7): random rollouts, then train → act → log, resumable.
 
-Owns the experiment: seeding, building env/task/model/controller from a Config, rollouts, training
-data, logging every finished iteration atomically, and resuming a killed run from its checkpoint.
-Knows nothing of Snakemake or the command line.
+Owns the experiment: the run directory and its lock, rollouts, training data, logging every
+finished iteration atomically, stopping on a signal and resuming a killed run from its
+checkpoint (`pets.checkpoint`); the objects come from `pets.building`. Knows nothing of
+Snakemake or the command line.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,35 @@ from tqdm import tqdm
 
 from pets import config as cfgmod
 from pets import runlog
-from pets.config import CEMCfg, Config
+from pets.building import (
+    Rngs,
+    build_controller,
+    build_model,
+    make_model_optimizer,
+    make_rngs,
+    seed_everything,
+)
+from pets.checkpoint import (
+    CHECKPOINT_KEYS,
+    CHECKPOINT_REMEDY,
+    RunState,
+    checkpoint_payload,
+    restore_checkpoint,
+)
+from pets.config import Config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError, DamagedFileError
 from pets.models import (
-    Adam,
     Ensemble,
     GraphedStep,
     SparseGP,
     fit,
     fit_gp,
     load_model,
-    make_optimizer,
     save_model,
 )
-from pets.mpc import MPC, action_bounds
-from pets.optimizers import CEMOptimizer, RandomOptimizer
 from pets.precision import set_precision
-from pets.propagation import Propagation
 from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_video
 from pets.runlock import run_lock
 from pets.runlog import Episode, ProgressRow
@@ -47,196 +56,19 @@ from pets.stopping import stop_in
 from pets.threads import available_cores, set_threads
 from pets.torchfile import first_line
 
+__all__ = [  # the loop, and the builders re-exported for benchmarks and tests
+    "Rngs",
+    "RunState",
+    "build_controller",
+    "build_model",
+    "make_rngs",
+    "new_run_dir",
+    "preflight",
+    "run",
+    "seed_everything",
+]
+
 log = logging.getLogger(__name__)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed the global generators; components also get explicit generators from `make_rngs`."""
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@dataclass
-class Rngs:
-    """Every random stream of a run, so a checkpoint can restore all of them."""
-
-    actions: np.random.Generator  # random policy and action noise
-    train: torch.Generator  # bootstrap and minibatch shuffles
-    plan: torch.Generator  # CEM samples and particle noise
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "actions": self.actions.bit_generator.state,
-            "train": self.train.get_state(),
-            "plan": self.plan.get_state(),
-            "torch_global": torch.get_rng_state(),
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.actions.bit_generator.state = state["actions"]
-        self.train.set_state(state["train"])
-        self.plan.set_state(state["plan"])
-        torch.set_rng_state(state["torch_global"])
-
-
-def make_rngs(seed: int, device: torch.device) -> Rngs:
-    """Independent, seeded streams derived from one seed."""
-    seq = np.random.SeedSequence(seed)
-    a, t, p = (int(s.generate_state(1, dtype=np.uint64)[0] >> 1) for s in seq.spawn(3))
-    return Rngs(
-        actions=np.random.default_rng(a),
-        train=torch.Generator(device=device).manual_seed(t),
-        plan=torch.Generator(device=device).manual_seed(p),
-    )
-
-
-def build_model(
-    cfg: Config, task: Any, device: torch.device, generator: torch.Generator | None = None
-) -> Ensemble | SparseGP:
-    """A fresh model of the configured type and the env's architecture (spec §4.2, §5).
-
-    Args:
-        cfg: the run's configuration (model type, ensemble size, architecture).
-        task: gives the model's input and output widths.
-        device: where the model lives.
-        generator: CPU source of the initial weights (default: torch's global generator);
-            the GP has no random initial state.
-    """
-    init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
-    if init.model_type == "GP":
-        assert init.num_inducing_points is not None  # validate() guarantees it
-        gp = SparseGP(task.model_in_dim, task.model_out_dim, num_inducing=init.num_inducing_points)
-        return gp.to(device)
-    return Ensemble(
-        task.model_in_dim,
-        task.model_out_dim,
-        ensemble_size=init.num_nets,
-        hidden_layers=init.hidden_layers,
-        hidden_width=init.hidden_width,
-        weight_decays=init.weight_decays,
-        probabilistic=init.model_type in ("P", "PE"),
-        generator=generator,
-    ).to(device)
-
-
-def build_controller(
-    cfg: Config, task: Any, model: Ensemble | SparseGP, generator: torch.Generator
-) -> MPC:
-    """The MPC controller with the configured propagation and optimizer (spec §6)."""
-    prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
-    device = next(model.buffers() if isinstance(model, SparseGP) else model.parameters()).device
-    propagation = Propagation(
-        prop.prop_type,
-        npart=prop.npart,
-        ensemble_size=prop.model_init_cfg.num_nets,
-        ign_var=prop.ign_var,
-    )
-    lb, ub = action_bounds(task, opt.plan_hor, device=device, dtype=torch.float32)
-    optimizer: CEMOptimizer | RandomOptimizer
-    if isinstance(opt.cfg, CEMCfg):
-        c = opt.cfg
-        optimizer = CEMOptimizer(
-            popsize=c.popsize,
-            num_elites=c.num_elites,
-            max_iters=c.max_iters,
-            alpha=c.alpha,
-            epsilon=c.epsilon,
-            lb=lb,
-            ub=ub,
-        )
-    else:
-        optimizer = RandomOptimizer(popsize=opt.cfg.popsize, lb=lb, ub=ub)
-    return MPC(
-        task,
-        model,
-        propagation,
-        optimizer,
-        plan_hor=opt.plan_hor,
-        per=cfg.ctrl_cfg.per,
-        npart=prop.npart,
-        generator=generator,
-    )
-
-
-@dataclass
-class RunState:
-    """Everything a run has produced so far; saved after every finished iteration."""
-
-    iteration: int = 0  # finished training iterations (0 after the initial rollouts)
-    episodes: list[Episode] = field(default_factory=list)
-    returns: list[float] = field(default_factory=list)
-    progress: list[ProgressRow] = field(default_factory=list)
-    trained: bool = False
-    last_loss: float = math.nan
-    last_train_seconds: float = 0.0
-
-
-def make_model_optimizer(model: Ensemble | SparseGP, lr: float) -> Adam | None:
-    """Adam for an ensemble; None for the GP, whose L-BFGS-B call keeps no state between fits."""
-    return None if isinstance(model, SparseGP) else make_optimizer(model, lr)
-
-
-def _state_dict(
-    state: RunState, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
-) -> dict:
-    return {
-        "iteration": state.iteration,
-        "episodes": [
-            {
-                "observations": e.observations,
-                "actions": e.actions,
-                "rewards": e.rewards,
-                "plan_seconds": e.plan_seconds,
-            }
-            for e in state.episodes
-        ],
-        "returns": list(state.returns),
-        "progress": [list(vars(r).values()) for r in state.progress],
-        "trained": state.trained,
-        "last_loss": state.last_loss,
-        "last_train_seconds": state.last_train_seconds,
-        "model": model.state_dict(),
-        "optimizer": None if optimizer is None else optimizer.state_dict(),
-        "rngs": rngs.state(),
-        "env_rng": env.unwrapped.np_random.bit_generator.state,
-    }
-
-
-CHECKPOINT_KEYS = (
-    "iteration", "episodes", "returns", "progress", "trained", "last_loss",
-    "last_train_seconds", "model", "optimizer", "rngs", "env_rng",
-)  # fmt: skip
-CHECKPOINT_REMEDY = (
-    "restore it from a copy, or delete it to start this run over (its results will be replaced)"
-)
-
-
-def _restore(
-    ckpt: dict, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
-) -> RunState:
-    model.load_state_dict(ckpt["model"])
-    if optimizer is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    rngs.restore(ckpt["rngs"])
-    env.unwrapped.np_random.bit_generator.state = ckpt["env_rng"]
-    episodes = [
-        Episode(
-            observations=e["observations"].numpy(),
-            actions=e["actions"].numpy(),
-            rewards=e["rewards"].numpy(),
-            plan_seconds=float(e["plan_seconds"]),
-        )
-        for e in ckpt["episodes"]
-    ]
-    return RunState(
-        iteration=int(ckpt["iteration"]),
-        episodes=episodes,
-        returns=[float(r) for r in ckpt["returns"]],
-        progress=[ProgressRow(*row) for row in ckpt["progress"]],
-        trained=bool(ckpt["trained"]),
-        last_loss=float(ckpt["last_loss"]),
-        last_train_seconds=float(ckpt["last_train_seconds"]),
-    )
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -426,13 +258,13 @@ class _Run:
         """
         ckpt = runlog.load_checkpoint(path, CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY)
         try:
-            return _restore(ckpt, self.model, self.optimizer, self.rngs, self.env)
+            return restore_checkpoint(ckpt, self.model, self.optimizer, self.rngs, self.env)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
             problem = f"does not fit this run ({type(err).__name__}: {first_line(err)})"
             raise DamagedFileError(path, problem, CHECKPOINT_REMEDY) from err
 
     def checkpoint(self, state: RunState) -> None:
-        payload = _state_dict(state, self.model, self.optimizer, self.rngs, self.env)
+        payload = checkpoint_payload(state, self.model, self.optimizer, self.rngs, self.env)
         runlog.save_checkpoint(self.outdir / runlog.CHECKPOINT_FILE, payload)
 
     def write_results(self, state: RunState, iterdir: Path) -> None:

@@ -101,14 +101,14 @@ MUTANTS = [
     ),
     (
         "every model probabilistic",
-        "pets/experiment.py",
+        "pets/building.py",
         'probabilistic=init.model_type in ("P", "PE")',
         "probabilistic=True",
         [E],
     ),
     (
         "ensemble size ignored (always 5)",
-        "pets/experiment.py",
+        "pets/building.py",
         "ensemble_size=init.num_nets,",
         "ensemble_size=5,",
         [E],

@@ -1,0 +1,132 @@
+"""A run's objects from its Config: seeded random streams, the model, its optimiser, the MPC.
+
+Split from `pets.experiment` (the loop) so the pieces a benchmark or a test builds are exactly
+the ones a run builds (spec/pets-facts.md §4.2, §5, §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from pets.config import CEMCfg, Config
+from pets.models import Adam, Ensemble, SparseGP, make_optimizer
+from pets.mpc import MPC, action_bounds
+from pets.optimizers import CEMOptimizer, RandomOptimizer
+from pets.propagation import Propagation
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global generators; components also get explicit generators from `make_rngs`."""
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Rngs:
+    """Every random stream of a run, so a checkpoint can restore all of them."""
+
+    actions: np.random.Generator  # random policy and action noise
+    train: torch.Generator  # bootstrap and minibatch shuffles
+    plan: torch.Generator  # CEM samples and particle noise
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "actions": self.actions.bit_generator.state,
+            "train": self.train.get_state(),
+            "plan": self.plan.get_state(),
+            "torch_global": torch.get_rng_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.actions.bit_generator.state = state["actions"]
+        self.train.set_state(state["train"])
+        self.plan.set_state(state["plan"])
+        torch.set_rng_state(state["torch_global"])
+
+
+def make_rngs(seed: int, device: torch.device) -> Rngs:
+    """Independent, seeded streams derived from one seed."""
+    seq = np.random.SeedSequence(seed)
+    a, t, p = (int(s.generate_state(1, dtype=np.uint64)[0] >> 1) for s in seq.spawn(3))
+    return Rngs(
+        actions=np.random.default_rng(a),
+        train=torch.Generator(device=device).manual_seed(t),
+        plan=torch.Generator(device=device).manual_seed(p),
+    )
+
+
+def build_model(
+    cfg: Config, task: Any, device: torch.device, generator: torch.Generator | None = None
+) -> Ensemble | SparseGP:
+    """A fresh model of the configured type and the env's architecture (spec §4.2, §5).
+
+    Args:
+        cfg: the run's configuration (model type, ensemble size, architecture).
+        task: gives the model's input and output widths.
+        device: where the model lives.
+        generator: CPU source of the initial weights (default: torch's global generator);
+            the GP has no random initial state.
+    """
+    init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+    if init.model_type == "GP":
+        assert init.num_inducing_points is not None  # validate() guarantees it
+        gp = SparseGP(task.model_in_dim, task.model_out_dim, num_inducing=init.num_inducing_points)
+        return gp.to(device)
+    return Ensemble(
+        task.model_in_dim,
+        task.model_out_dim,
+        ensemble_size=init.num_nets,
+        hidden_layers=init.hidden_layers,
+        hidden_width=init.hidden_width,
+        weight_decays=init.weight_decays,
+        probabilistic=init.model_type in ("P", "PE"),
+        generator=generator,
+    ).to(device)
+
+
+def build_controller(
+    cfg: Config, task: Any, model: Ensemble | SparseGP, generator: torch.Generator
+) -> MPC:
+    """The MPC controller with the configured propagation and optimizer (spec §6)."""
+    prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
+    device = next(model.buffers() if isinstance(model, SparseGP) else model.parameters()).device
+    propagation = Propagation(
+        prop.prop_type,
+        npart=prop.npart,
+        ensemble_size=prop.model_init_cfg.num_nets,
+        ign_var=prop.ign_var,
+    )
+    lb, ub = action_bounds(task, opt.plan_hor, device=device, dtype=torch.float32)
+    optimizer: CEMOptimizer | RandomOptimizer
+    if isinstance(opt.cfg, CEMCfg):
+        c = opt.cfg
+        optimizer = CEMOptimizer(
+            popsize=c.popsize,
+            num_elites=c.num_elites,
+            max_iters=c.max_iters,
+            alpha=c.alpha,
+            epsilon=c.epsilon,
+            lb=lb,
+            ub=ub,
+        )
+    else:
+        optimizer = RandomOptimizer(popsize=opt.cfg.popsize, lb=lb, ub=ub)
+    return MPC(
+        task,
+        model,
+        propagation,
+        optimizer,
+        plan_hor=opt.plan_hor,
+        per=cfg.ctrl_cfg.per,
+        npart=prop.npart,
+        generator=generator,
+    )
+
+
+def make_model_optimizer(model: Ensemble | SparseGP, lr: float) -> Adam | None:
+    """Adam for an ensemble; None for the GP, whose L-BFGS-B call keeps no state between fits."""
+    return None if isinstance(model, SparseGP) else make_optimizer(model, lr)
