@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,7 +159,22 @@ def test_logdir_gets_a_fresh_timestamped_directory_per_run(tmp_path: Path) -> No
 
     first, second = new_run_dir(tmp_path), new_run_dir(tmp_path)
     assert first != second and first.parent == second.parent == tmp_path
-    assert len(first.name.split("--")) == 2  # YYYY-MM-DD--HH:MM:SS
+    # the original's name, exactly, for the first run of a second: YYYY-MM-DD--HH:MM:SS
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d--\d\d:\d\d:\d\d", first.name), first.name
+
+
+def test_progress_times_are_real_durations(tmp_path: Path) -> None:
+    """progress.csv's train and plan seconds lie between 0 and the run's wall time (survivors of
+    the mutation score: `perf_counter() - start` turned into `+ start`)."""
+    start = time.monotonic()
+    assert main(tiny_args("cartpole", tmp_path, [("exp_cfg.exp_cfg.ntrain_iters", "2")])) == 0
+    wall = time.monotonic() - start
+    with open(tmp_path / runlog.PROGRESS_FILE, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2
+    for row in rows:
+        for key in ("train_seconds", "plan_seconds"):
+            assert 0.0 < float(row[key]) < wall, (key, row[key], wall)
 
 
 def test_killed_run_resumes_to_the_same_logs(tmp_path: Path) -> None:

@@ -309,6 +309,20 @@ def _forbidden(name: str) -> Callable[..., None]:
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+def test_a_cpu_controller_never_sets_up_a_graph_capture() -> None:
+    """capture="auto" is eager on the CPU: no graph cache, so the CPU re-plan does no extra work
+    and logs no capture failure (mutation-score survivors: the "auto" and None tests flipped)."""
+    task = _task(ac_weight=0.5)
+    prop = Propagation("TSinf", npart=5, ensemble_size=E, ign_var=True)
+    model = point_mass_model(D, E, None)
+    assert _cem_mpc(task, model, prop, plan_hor=3, seed=0).graph is None
+    lb, ub = action_bounds(task, 3, device="cpu", dtype=torch.float32)
+    opt = CEMOptimizer(lb=lb, ub=ub, popsize=20, num_elites=2, max_iters=1, alpha=0.1, epsilon=0)
+    gen = torch.Generator().manual_seed(0)
+    eager = MPC(task, model, prop, opt, plan_hor=3, per=1, npart=5, generator=gen, capture=None)
+    assert eager.graph is None
+
+
 # The setup runs on every device; only the CUDA-specific part needs a GPU.
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, requires_cuda])]
 

@@ -237,3 +237,19 @@ def test_propagation_rejects_bad_layouts() -> None:
         Propagation("E", npart=20, ensemble_size=5, ign_var=False)
     with pytest.raises(ConfigError, match="'TS2'"):
         Propagation("TS2", npart=20, ensemble_size=5, ign_var=False)
+
+
+@pytest.mark.parametrize("prop_type", ["E", "DS", "MM"])
+def test_a_single_network_propagates(prop_type: str) -> None:
+    """D and P models are ensembles of one (spec §6.4: D-E, P-E/DS/MM); E gives the exact affine
+    mean x·W + b, DS and MM keep every particle's row (mutation-score survivor: size 1 refused)."""
+    g = _gen(3)
+    w, b = torch.randn(1, D_IN, D_OUT, generator=g), torch.randn(1, D_OUT, generator=g)
+    model = AffineEnsemble(w, b, torch.full((1, D_OUT), 0.5))
+    npart = 1 if prop_type == "E" else 4
+    prop = Propagation(prop_type, npart=npart, ensemble_size=1, ign_var=False)
+    x = torch.randn(3 * npart, D_IN, generator=g)
+    out = prop(model, x, _gen(4))
+    assert out.shape == (3 * npart, D_OUT)
+    if prop_type == "E":
+        torch.testing.assert_close(out, x @ w[0] + b[0])
