@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.io
 
 from pets.analysis.load import RunReadError, find_run_dirs, load_runs, read_run
 from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS, categorize, read_table
@@ -100,6 +101,12 @@ def _truncate(path: Path) -> None:
         pytest.param(lambda p: p.write_bytes(b"\x00garbage" * 20), id="garbage"),
         pytest.param(lambda p: p.write_bytes(b""), id="empty"),
         pytest.param(lambda p: p.unlink(), id="missing"),
+        pytest.param(  # [iters, neval] instead of the original's [1, iters·neval]
+            lambda p: scipy.io.savemat(
+                p, {"returns": np.ones((2, 3)), "rewards": np.ones((7, 10))}
+            ),
+            id="returns-2d",
+        ),
     ],
 )
 def test_read_run_bad_logs_mat_error_names_file(make_run: RunWriter, damage) -> None:

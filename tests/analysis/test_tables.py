@@ -191,6 +191,8 @@ def test_summary_reference_near_our_steps_and_random_policy_margin(tidy: pd.Data
     text = summary_markdown(summary)
     assert "| 175 (1,400) | 10.0 ± 20.0 (50.0) | 8.4 |" in text  # (178.33 − 10) / 20 = 8.4
     assert "| -48 (2,700) | – | – |" in text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1, table  # header, rule, rows agree
 
 
 @pytest.mark.parametrize(
