@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from pets.bench.timing import interleaved
+from pets.bench.timing import interleaved, replan_columns, step_columns
 from pets.config import CEMCfg, build_config
 from pets.envs import make_env, make_task
 from pets.models import SparseGP
@@ -85,11 +85,8 @@ def plan_rows(device: torch.device, repeats: int, threads: list[int]) -> list[di
                     "plan_hor": opt.plan_hor,
                     "npart": prop.npart,
                     "variant": name,
-                    "ms_per_replan": round(1e3 * t.seconds, 1),
-                    "floor_ratio": round(base / t.seconds, 3),
-                    "gflop_per_s": round(flops / 1e9 / t.seconds, 1),
-                    "minor_faults": t.minor_faults,
-                    "sys_s": round(t.sys_s, 3),
+                    "graph": "-",  # the columns of pets.bench.plan's rows
+                    **replan_columns(t, floor_s=base, gflop=flops / 1e9),
                 }
             )
     return rows
@@ -148,11 +145,8 @@ def train_rows(device: torch.device, repeats: int, threads: list[int]) -> list[d
                         "threads": n,
                         "batch": n_rows,  # training rows N of the bound
                         "variant": f"{name}-N{n_rows}",
-                        "steps_per_s": round(1 / t.seconds, 1),
-                        "floor_ratio": round(base / t.seconds, 3),
-                        "gflop_per_s": round(flops / 1e9 / t.seconds, 1),
-                        "minor_faults": t.minor_faults,
-                        "sys_ms": round(1e3 * t.sys_s, 3),
+                        "graph": "-",  # the columns of pets.bench.train's rows
+                        **step_columns(t, floor_s=base, gflop=flops / 1e9),
                     }
                 )
     return rows

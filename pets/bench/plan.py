@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from pets.bench import gp
-from pets.bench.timing import interleaved, thread_counts
+from pets.bench.timing import interleaved, replan_columns, thread_counts
 from pets.config import CEMCfg, Config, apply_override, default_config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
@@ -134,11 +134,7 @@ def _bench_env(
                     "npart": cfg.ctrl_cfg.prop_cfg.npart,
                     "variant": name,
                     "graph": _graph_state(controllers.get(name)),
-                    "ms_per_replan": round(1e3 * t.seconds, 1),
-                    "floor_ratio": round(floor / t.seconds, 3),
-                    "gflop_per_s": round(gflop / t.seconds, 1),
-                    "minor_faults": t.minor_faults,
-                    "sys_s": round(t.sys_s, 3),
+                    **replan_columns(t, floor_s=floor, gflop=gflop),
                 }
             )
     return rows

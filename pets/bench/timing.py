@@ -78,3 +78,28 @@ def interleaved(
         )
         for key, runs in samples.items()
     }
+
+
+def replan_columns(t: Timing, *, floor_s: float, gflop: float) -> dict[str, object]:
+    """The measured columns of a re-plan row: ms per re-plan, floor ratio, GFLOP/s, faults, sys."""
+    return {
+        "ms_per_replan": round(1e3 * t.seconds, 1),
+        "floor_ratio": round(floor_s / t.seconds, 3),
+        "gflop_per_s": round(gflop / t.seconds, 1),
+        "minor_faults": t.minor_faults,
+        "sys_s": round(t.sys_s, 3),
+    }
+
+
+def step_columns(
+    t: Timing, *, floor_s: float, gflop: float, steps_per_call: int = 1
+) -> dict[str, object]:
+    """The measured columns of a training-step row, per step of a call of `steps_per_call`."""
+    per_step = t.seconds / steps_per_call
+    return {
+        "steps_per_s": round(1 / per_step, 1),
+        "floor_ratio": round(floor_s / per_step, 3),
+        "gflop_per_s": round(gflop / per_step, 1),
+        "minor_faults": round(t.minor_faults / steps_per_call),
+        "sys_ms": round(1e3 * t.sys_s / steps_per_call, 3),
+    }

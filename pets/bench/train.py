@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from pets.bench import gp
-from pets.bench.timing import interleaved, thread_counts
+from pets.bench.timing import interleaved, step_columns, thread_counts
 from pets.config import default_config
 from pets.device import resolve_device
 from pets.envs import make_task
@@ -205,7 +205,6 @@ def _bench_env(
         floor = timings[("floor", n)].seconds / steps
         for name in variants:
             t = timings[(name, n)]
-            per_step = t.seconds / per_call[name]
             rows.append(
                 {
                     "env": env,
@@ -214,11 +213,7 @@ def _bench_env(
                     "batch": batch,
                     "variant": name,
                     "graph": _graph_state(graphs.get(name)),
-                    "steps_per_s": round(1 / per_step, 1),
-                    "floor_ratio": round(floor / per_step, 3),
-                    "gflop_per_s": round(gflop / per_step, 1),
-                    "minor_faults": round(t.minor_faults / per_call[name]),
-                    "sys_ms": round(1e3 * t.sys_s / per_call[name], 3),
+                    **step_columns(t, floor_s=floor, gflop=gflop, steps_per_call=per_call[name]),
                 }
             )
     return rows
