@@ -9,20 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from scipy.io import loadmat
+from tiny_runs import tiny_cartpole_run
 
 from pets import runlog
 from pets.cli import main
 from pets.config import ConfigError, build_config, from_dict, to_dict
 from pets.precision import set_precision
 
-TINY = [
-    ("exp_cfg.sim_cfg.task_hor", "4"),
-    ("exp_cfg.exp_cfg.ntrain_iters", "1"),
-    ("ctrl_cfg.opt_cfg.plan_hor", "2"),
-    ("ctrl_cfg.opt_cfg.cfg.popsize", "8"),
-    ("ctrl_cfg.opt_cfg.cfg.num_elites", "2"),
-    ("ctrl_cfg.prop_cfg.npart", "5"),
-]
 IGNORED = "-precision tf32 has no effect on the CPU"
 
 
@@ -36,11 +29,7 @@ def restore_matmul_precision() -> Iterator[None]:
 
 
 def run(outdir: Path, *flags: str) -> dict:
-    argv = ["mbexp", "-env", "cartpole", "-device", "cpu", "-threads", "1", "-outdir", str(outdir)]
-    for path, value in TINY:
-        argv += ["-o", path, value]
-    assert main([*argv, *flags]) == 0
-    return runlog.read_config(outdir / runlog.CONFIG_FILE)
+    return tiny_cartpole_run(outdir, "-threads", "1", *flags)
 
 
 def test_default_is_fp32_and_recorded(tmp_path: Path) -> None:

@@ -8,18 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import tiny_cartpole_run
 
 from pets import runlog
-from pets.cli import main
-
-TINY = [
-    ("exp_cfg.sim_cfg.task_hor", "4"),
-    ("exp_cfg.exp_cfg.ntrain_iters", "1"),
-    ("ctrl_cfg.opt_cfg.plan_hor", "2"),
-    ("ctrl_cfg.opt_cfg.cfg.popsize", "8"),
-    ("ctrl_cfg.opt_cfg.cfg.num_elites", "2"),
-    ("ctrl_cfg.prop_cfg.npart", "5"),
-]
 
 
 @pytest.fixture(autouse=True)
@@ -30,11 +21,7 @@ def restore_threads() -> Iterator[None]:
 
 
 def run(outdir: Path, *flags: str) -> dict:
-    argv = ["mbexp", "-env", "cartpole", "-device", "cpu", "-outdir", str(outdir), *flags]
-    for path, value in TINY:
-        argv += ["-o", path, value]
-    assert main(argv) == 0
-    return runlog.read_config(outdir / runlog.CONFIG_FILE)
+    return tiny_cartpole_run(outdir, *flags)
 
 
 def test_threads_flag_sets_torch_and_is_recorded(tmp_path: Path) -> None:
