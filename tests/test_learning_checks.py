@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 
 from pets import runlog
 from pets.analysis.reference import RANDOM_POLICY
@@ -54,8 +55,6 @@ def learn(env: str, trials: int, outdir: Path) -> dict[str, np.ndarray]:
     argv = ["mbexp", "-env", env, "-outdir", str(outdir), "-device", "cpu", "-seed", "0"]
     argv += ["-threads", "1", *(item for path, value in pairs for item in ("-o", path, value))]
     assert main(argv) == 0
-    import scipy.io
-
     return scipy.io.loadmat(outdir / runlog.LOGS_FILE)
 
 
