@@ -16,6 +16,8 @@ import torch
 from torch.testing import assert_close
 
 from pets.errors import ConfigError
+from pets.models.adam import Adam
+from pets.models.fused_step import FusedStep
 from pets.models import (
     Ensemble,
     fit,
@@ -88,7 +90,12 @@ def all_equal(first: Iterable[torch.Tensor], second: Iterable[torch.Tensor]) -> 
 
 
 def record_training_inputs(model: Ensemble) -> list[torch.Tensor]:
-    """Record the raw [E, B, d_in] input of every forward run with gradients (training steps)."""
+    """Record the raw [E, B, d_in] input of every forward run with gradients (training steps).
+
+    Only autograd steps run the scaler per minibatch: train with `autograd_adam`. `fit`'s row
+    bookkeeping is the same for both steps; the hand-written CPU step's own gather is checked
+    against autograd in `tests/test_fused_step.py`.
+    """
     seen: list[torch.Tensor] = []
 
     def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
@@ -97,6 +104,11 @@ def record_training_inputs(model: Ensemble) -> list[torch.Tensor]:
 
     model.scaler.register_forward_pre_hook(hook)
     return seen
+
+
+def autograd_adam(model: Ensemble, lr: float = 1e-3) -> Adam:
+    """A plain (unfused) Adam, which `fit` pairs with autograd steps (`train_step`)."""
+    return Adam(model.parameters(), lr=lr)
 
 
 # --- architecture and initialisation -------------------------------------------------------------
@@ -300,7 +312,7 @@ def identity_coded_fit(
     seen = record_training_inputs(model)
     rows = torch.arange(num_rows, dtype=torch.float32).unsqueeze(1)
     gen = torch.Generator().manual_seed(seed)
-    fit(model, make_optimizer(model, 1e-3), rows, torch.zeros(num_rows, 1), epochs=epochs,
+    fit(model, autograd_adam(model), rows, torch.zeros(num_rows, 1), epochs=epochs,
         batch_size=batch_size, generator=gen)  # fmt: skip
     steps = math.ceil(num_rows / batch_size)
     assert len(seen) == epochs * steps and all(s.shape[1] == batch_size for s in seen)
@@ -332,28 +344,43 @@ def test_fit_bootstraps_a_single_network_and_redraws_per_call() -> None:
     assert len(set(first[0][0, :200])) < 170  # ≈ 127 distinct: a resample, not a permutation
     seen = record_training_inputs(model)
     rows = torch.arange(200, dtype=torch.float32).unsqueeze(1)
-    fit(model, make_optimizer(model, 1e-3), rows, torch.zeros(200, 1), epochs=1, batch_size=32,
+    fit(model, autograd_adam(model), rows, torch.zeros(200, 1), epochs=1, batch_size=32,
         generator=torch.Generator().manual_seed(1))  # fmt: skip
     second = torch.cat(seen, dim=1)[0, :200, 0].long().numpy()
     assert not np.array_equal(np.sort(second), np.sort(first[0][0, :200]))
 
 
-def test_fit_epoch_losses_equal_reference_on_real_rows() -> None:
+@pytest.mark.parametrize("path", ["fused", "autograd"])
+def test_fit_epoch_losses_equal_reference_on_real_rows(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """50 rows in minibatches of 16: the 4th step of each epoch has 2 real rows and 14 padding
     rows. Each step's loss, recomputed by the float64 reference from the weights before that
-    step on its real rows only, averages to the reported epoch loss."""
+    step on its real rows only, averages to the reported epoch loss — for the hand-written CPU
+    step (`FusedStep`) and for autograd's."""
     n, batch = 50, 16
     model = make_model(1, 2, ensemble_size=2, hidden_layers=1, hidden_width=8).double()
     steps: list[tuple[np.ndarray, ref.NumpyNet]] = []
-
-    def snapshot(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        if torch.is_grad_enabled():
-            steps.append((args[0].numpy().copy(), ref.net_from_model(model)))
-
-    model.scaler.register_forward_pre_hook(snapshot)
     rows = np.arange(n, dtype=np.float64)[:, None]  # identity-coded: input i ↔ target f(i)
     targets = np.column_stack([np.sin(rows[:, 0]), np.cos(rows[:, 0])])
-    report = fit(model, make_optimizer(model, 1e-2), rows, targets, epochs=2, batch_size=batch,
+    if path == "autograd":
+
+        def snapshot(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            if torch.is_grad_enabled():
+                steps.append((args[0].numpy().copy(), ref.net_from_model(model)))
+
+        model.scaler.register_forward_pre_hook(snapshot)
+        optimizer = autograd_adam(model, 1e-2)
+    else:
+        fused_call = FusedStep.__call__
+
+        def recording(step: FusedStep, *args: torch.Tensor) -> torch.Tensor:
+            steps.append((rows[args[2].numpy()], ref.net_from_model(model)))  # raw [E, B, 1]
+            return fused_call(step, *args)
+
+        monkeypatch.setattr(FusedStep, "__call__", recording)
+        optimizer = make_optimizer(model, 1e-2)
+    report = fit(model, optimizer, rows, targets, epochs=2, batch_size=batch,
                  generator=torch.Generator().manual_seed(0))  # fmt: skip
     assert len(steps) == 8
     expected = []
@@ -401,7 +428,7 @@ def test_fit_holdout_rows_are_never_trained_on(
     model = make_model(1, 1, ensemble_size=20, hidden_layers=1, hidden_width=4).double()
     seen = record_training_inputs(model)
     rows = np.arange(n, dtype=np.float64)[:, None] ** 1.5  # distinct, non-uniform ids
-    report = fit(model, make_optimizer(model, 1e-3), rows, np.zeros((n, 1)), epochs=1,
+    report = fit(model, autograd_adam(model), rows, np.zeros((n, 1)), epochs=1,
                  batch_size=50, generator=torch.Generator().manual_seed(0),
                  holdout_ratio=ratio, max_logging=max_logging)  # fmt: skip
     train_rows = np.unique(torch.cat(seen, dim=1).numpy())

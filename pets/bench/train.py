@@ -6,7 +6,10 @@ member, the PETS loss and Adam, in variants interleaved in one process
 
 - `floor`: the step's batched matmuls alone, into buffers allocated once: per layer the forward
   `X·W`, the weight gradient `Xᵀ·dY` and (above the first layer) the input gradient `dY·Wᵀ`;
-- `step`: `pets.models.train_step` with `make_optimizer`'s Adam, the step `fit` runs;
+- `step`: `pets.models.train_step` (autograd, then `make_optimizer`'s Adam), the step of any
+  optimiser other than our fused Adam;
+- `fused-step` (CPU only): `pets.models.fused_step.FusedStep`, the hand-written backward and
+  fused Adam that `fit` runs on the CPU;
 - `fit`: whole `fit` calls (5 epochs, bootstrap, shuffles, padded last minibatch, loss
   bookkeeping), per gradient step;
 - `cuda-graph` (CUDA only): a plain captured PyTorch step for reference: `torch.optim.Adam`
@@ -35,6 +38,7 @@ from pets.device import resolve_device
 from pets.envs import make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble, GraphedStep, fit, make_optimizer, train_step
+from pets.models.fused_step import FusedStep, row_scale
 from pets.models.training import ADAM_BETAS, ADAM_EPS
 from pets.precision import matmul_precision
 
@@ -93,6 +97,20 @@ def _steps(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], N
     def run() -> None:
         for i in range(steps):
             train_step(model, optimizer, x, y, idx[i % idx.shape[0]], weights)
+
+    return run
+
+
+def _fused_steps(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], None]:
+    """`steps` calls of the CPU step `fit` runs (`FusedStep`), on pre-scaled inputs."""
+    x, y, idx, weights = data
+    optimizer = make_optimizer(model, lr)
+    step = FusedStep(model, optimizer, idx.shape[2])
+    x_scaled, scale = model.scaler(x), row_scale(weights, model.out_dim)
+
+    def run() -> None:
+        for i in range(steps):
+            step(x_scaled, y, idx[i % idx.shape[0]], scale)
 
     return run
 
@@ -190,6 +208,8 @@ def _bench_env(
         "step": _steps(model, lr, data, steps),
         "fit": _fit(model, lr, batch, fit_steps)[0],
     }
+    if device.type == "cpu":
+        variants["fused-step"] = _fused_steps(model, lr, data, steps)
     graphs: dict[str, GraphedStep | None] = {}
     if device.type == "cuda":
         variants["cuda-graph"] = _graph_step(model, lr, data, steps)

@@ -3,18 +3,20 @@
 `torch.optim.Optimizer` wraps `add_param_group` and `step` in dynamo-disabling decorators, and
 the first call of one imports `torch._dynamo` (about 1.7 s, a third of a run's start-up on our
 machines) although PETS never compiles. This class does the arithmetic of `torch.optim.Adam`'s
-single-tensor path (its default on the CPU) in the same order, so a run's results are
-bit-identical to it, and reads and writes its state dict format, so checkpoints and model files
-of either load into the other. With `capturable=True` (what `make_optimizer` picks on CUDA) step
-counts and bias corrections live in device tensors, so a whole training step can be captured as
-a CUDA graph (`pets.models.graphed`); its state is then allocated up front and every later
-write, `load_state_dict` included, goes in place. Imports only torch.
+single-tensor path (its default on the CPU) in the same order, or with `fused=True` (what
+`make_optimizer` picks on the CPU) calls the kernel of `torch.optim.Adam(fused=True)`, so a run's
+results are bit-identical to the matching torch optimiser, and reads and writes its state dict
+format, so checkpoints and model files of either load into the other. With `capturable=True`
+(what `make_optimizer` picks on CUDA) step counts and bias corrections live in device tensors,
+so a whole training step can be captured as a CUDA graph (`pets.models.graphed`); its state is
+then allocated up front and every later write, `load_state_dict` included, goes in place.
+Imports only torch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor
@@ -47,6 +49,9 @@ class Adam:
             on the device (no Python scalar that changes per step), so `step` can be captured;
             the same formula in the same order, with the step scalars in float64 as Python's
             (equal to the default up to float32 rounding, not bit for bit).
+        fused: update with torch's fused kernel (`torch._fused_adam_`, what
+            `torch.optim.Adam(fused=True)` runs): one pass over memory instead of seven, what
+            `make_optimizer` picks on the CPU; rounded as that kernel rounds, bit for bit.
 
     Raises:
         ConfigError: no parameters, or a setting out of range.
@@ -60,7 +65,11 @@ class Adam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         capturable: bool = False,
+        fused: bool = False,
     ) -> None:
+        if capturable and fused:
+            raise ConfigError("Adam is either capturable (CUDA graphs) or fused (CPU), not both")
+        self.fused = bool(fused)
         self.params = list(params)
         if not self.params:
             raise ConfigError("Adam got no parameters to train")
@@ -100,6 +109,9 @@ class Adam:
         if self.capturable:
             self._step_on_device()
             return
+        if self.fused:
+            self._step_fused()
+            return
         beta1, beta2 = self.betas
         for i, param in enumerate(self.params):
             grad = param.grad
@@ -117,6 +129,60 @@ class Adam:
             bias_correction2_sqrt = (1 - beta2**step) ** 0.5
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
             param.addcdiv_(exp_avg, denom, value=-(self.lr / bias_correction1))
+
+    @torch.no_grad()
+    def step_with_decay(self, decays: Sequence[float]) -> None:
+        """A fused step that adds λ_i·p_i to parameter i's gradient first (L2 weight decay).
+
+        As `torch.optim.Adam(fused=True)` with one parameter group per λ does, bit for bit: the
+        gradient of a loss term λ·½·‖p‖² added inside the kernel rather than by autograd.
+
+        Args:
+            decays: λ per parameter (in `params` order), ≥ 0.
+
+        Raises:
+            ValueError: not a fused Adam, or not one λ per parameter.
+        """
+        if not self.fused or len(decays) != len(self.params):
+            raise ValueError(
+                f"step_with_decay needs a fused Adam and {len(self.params)} decays, got "
+                f"fused={self.fused} and {len(decays)}"
+            )
+        self._step_fused([float(lam) for lam in decays])
+
+    def _step_fused(self, decays: list[float] | None = None) -> None:
+        """`step` as torch's fused Adam kernel (`torch.optim.Adam(fused=True)`), per λ group.
+
+        One pass over each parameter's memory instead of seven: the same formula, rounded as
+        torch's fused kernel rounds it (bit-identical to `torch.optim.Adam(fused=True)`).
+        """
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        for i in live:
+            if self.exp_avgs[i] is None:
+                self.exp_avgs[i] = torch.zeros_like(self.params[i])
+                self.exp_avg_sqs[i] = torch.zeros_like(self.params[i])
+            self.steps[i] += 1
+        step_tensors = {c: torch.tensor(float(c)) for c in {self.steps[i] for i in live}}
+        groups: dict[float, list[int]] = {}
+        for i in live:
+            groups.setdefault(0.0 if decays is None else decays[i], []).append(i)
+        beta1, beta2 = self.betas
+        for lam, members in groups.items():
+            torch._fused_adam_(
+                [self.params[i] for i in members],
+                [cast(Tensor, self.params[i].grad) for i in members],
+                [cast(Tensor, self.exp_avgs[i]) for i in members],
+                [cast(Tensor, self.exp_avg_sqs[i]) for i in members],
+                [],
+                [step_tensors[self.steps[i]] for i in members],
+                lr=self.lr,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=lam,
+                eps=self.eps,
+                amsgrad=False,
+                maximize=False,
+            )
 
     def _step_on_device(self) -> None:
         """`step` with the step count and bias corrections in device tensors (capturable)."""
@@ -154,7 +220,7 @@ class Adam:
             "foreach": None,
             "capturable": False,
             "differentiable": False,
-            "fused": None,
+            "fused": True if self.fused else None,
             "decoupled_weight_decay": False,
             "params": list(range(len(self.params))),
         }

@@ -18,6 +18,7 @@ from torch import Tensor
 from pets.errors import ConfigError
 from pets.models.adam import Adam, StepOptimizer
 from pets.models.ensemble import Ensemble
+from pets.models.fused_step import FusedStep, row_scale
 from pets.models.graphed import GraphedStep
 from pets.models.losses import member_mse
 from pets.models.step import train_step
@@ -51,8 +52,8 @@ def make_optimizer(model: Ensemble, lr: float) -> Adam:
     """Adam over every weight, bias and log-variance bound, with TF defaults (β 0.9/0.999, ε 1e−8).
 
     On CUDA the optimiser is capturable (step counts on the device), so `GraphedStep` can
-    capture the whole training step; on the CPU it is the plain one (torch's arithmetic, bit for
-    bit).
+    capture the whole training step; on the CPU it is fused (torch's fused kernel, one pass over
+    memory), which `fit` pairs with the hand-written backward of `FusedStep`.
 
     Args:
         model: the ensemble to train.
@@ -65,8 +66,15 @@ def make_optimizer(model: Ensemble, lr: float) -> Adam:
         raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
     # DEVIATION: TF1's Adam adds ε to √v = √v̂·√(1 − β2^t), torch's to the bias-corrected √v̂;
     # with ε = 1e−8 the two updates differ only while √v̂ is itself of order 1e−7.
-    capturable = next(model.parameters()).device.type == "cuda"
-    return Adam(model.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, capturable=capturable)
+    on_cuda = next(model.parameters()).device.type == "cuda"
+    return Adam(
+        model.parameters(),
+        lr=lr,
+        betas=ADAM_BETAS,
+        eps=ADAM_EPS,
+        capturable=on_cuda,
+        fused=not on_cuda,
+    )
 
 
 def _model_device_dtype(model: Ensemble) -> tuple[torch.device, torch.dtype]:
@@ -121,6 +129,24 @@ def _pad_cyclic(order: Tensor, width: int) -> Tensor:
     """
     reps = -(-width // order.shape[1])
     return order.repeat(1, reps)[:, :width]
+
+
+def _fused_step(model: Ensemble, optimizer: StepOptimizer, batch_size: int) -> FusedStep | None:
+    """The hand-written CPU step for this model and optimiser, or None where it does not apply.
+
+    It applies to a fused `Adam` (`make_optimizer` on the CPU); any other optimiser (a
+    `torch.optim` one, the capturable Adam of a CUDA run without a graph) trains through
+    autograd (`train_step`).
+    """
+    params = list(model.parameters())
+    if (
+        isinstance(optimizer, Adam)
+        and optimizer.fused
+        and len(optimizer.params) == len(params)
+        and all(a is b for a, b in zip(optimizer.params, params, strict=True))
+    ):
+        return FusedStep(model, optimizer, batch_size)
+    return None
 
 
 @torch.no_grad()
@@ -211,12 +237,17 @@ def fit(
     # PETS: every member, even a single network, trains on its own bootstrap resample.
     order = torch.randint(n, (num_members, n), generator=generator, device=rng_device)  # [E, n]
 
+    fused = _fused_step(model, optimizer, batch_size) if step is None else None
+    x_scaled = model.scaler(x) if fused is not None else x  # scaled once, not per minibatch
+    full, last = (row_scale(row_weights[b], model.out_dim) for b in (0, num_batches - 1))
     loss_sums = torch.zeros(epochs, dtype=x.dtype, device=device)
     for epoch in range(epochs):
         idx = _pad_cyclic(order, padded).to(device)  # [E, n] -> [E, padded]
         for b in range(num_batches):
             cols = slice(b * batch_size, (b + 1) * batch_size)
-            if step is None:
+            if fused is not None:  # only the last minibatch is padded
+                loss = fused(x_scaled, y, idx[:, cols], last if b == num_batches - 1 else full)
+            elif step is None:
                 loss = train_step(model, optimizer, x, y, idx[:, cols], row_weights[b])
             else:
                 loss = step(x, y, idx[:, cols], row_weights[b])
