@@ -140,9 +140,9 @@ def _cmd_mbexp(args: argparse.Namespace) -> int:
     )  # fmt: skip
     from pets.experiment import new_run_dir, preflight, run  # torch loads only for valid input
 
-    preflight(cfg)
+    pretrained = preflight(cfg)
     outdir = Path(args.outdir) if args.outdir else new_run_dir(Path(args.logdir))
-    run(cfg, outdir)
+    run(cfg, outdir, pretrained=pretrained)
     print(f"results in {outdir}")
     return 0
 
@@ -165,9 +165,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     )  # fmt: skip
     from pets.experiment import new_run_dir, preflight, run
 
-    preflight(cfg)
+    pretrained = preflight(cfg)
     outdir = new_run_dir(Path(args.logdir))
-    run(cfg, outdir)
+    run(cfg, outdir, pretrained=pretrained)
     print(f"video in {outdir / 'train_iter1' / 'rollout0.mp4'}")
     return 0
 

@@ -88,8 +88,16 @@ def new_run_dir(logdir: Path) -> Path:
     raise RuntimeError(f"could not create a fresh run directory under {logdir}")
 
 
-def preflight(cfg: Config) -> None:
+Pretrained = tuple[Ensemble | SparseGP, dict | None]
+"""A model_dir's model and optimiser state, as `load_model` returns them (on the CPU)."""
+
+
+def preflight(cfg: Config) -> Pretrained | None:
     """Check what only the machine can tell (device, model_dir) before anything is written.
+
+    Returns:
+        The model_dir's model and optimiser state, read and validated once here, to hand to
+        `run` (None when the configuration loads no model).
 
     Raises:
         ConfigError: CUDA asked for but absent, or a model_dir without a saved model.
@@ -97,11 +105,12 @@ def preflight(cfg: Config) -> None:
     """
     resolve_device(cfg.device)
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
-    if init.load_model and init.model_dir:
-        path = Path(init.model_dir) / runlog.MODEL_FILE
-        if not path.is_file():
-            raise ConfigError(f"model_dir {init.model_dir} holds no {runlog.MODEL_FILE}")
-        load_model(path)  # a damaged file fails here, before a run directory is made
+    if not (init.load_model and init.model_dir):
+        return None
+    path = Path(init.model_dir) / runlog.MODEL_FILE
+    if not path.is_file():
+        raise ConfigError(f"model_dir {init.model_dir} holds no {runlog.MODEL_FILE}")
+    return load_model(path)  # a damaged file fails here, before a run directory is made
 
 
 def _comparable(data: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +124,9 @@ class _Run:
 
     finished: int | None = None  # iterations in the checkpoint on disk (None: none yet)
 
-    def __init__(self, cfg: Config, outdir: Path, *, progress_bars: bool) -> None:
+    def __init__(
+        self, cfg: Config, outdir: Path, *, progress_bars: bool, pretrained: Pretrained | None
+    ) -> None:
         self.cfg, self.outdir, self.bars = cfg, outdir, progress_bars
         self.device = resolve_device(cfg.device)
         set_threads(available_cores() if cfg.threads is None else cfg.threads)
@@ -135,8 +146,8 @@ class _Run:
         init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
         self.model = build_model(cfg, self.task, self.device)
         self.optimizer = make_model_optimizer(self.model, init.lr)
-        if init.load_model and init.model_dir:
-            self._load_pretrained(Path(init.model_dir))
+        if pretrained is not None and init.model_dir:
+            self._load_pretrained(Path(init.model_dir) / runlog.MODEL_FILE, pretrained)
         self.mpc = build_controller(cfg, self.task, self.model, self.rngs.plan)
         # CUDA: one captured training step for the whole run (the MPC captures its own re-plan).
         self.step = None
@@ -145,9 +156,8 @@ class _Run:
             self.step = GraphedStep(self.model, self.optimizer)
         self.random = RandomPolicy(self.task.ac_lb, self.task.ac_ub, self.rngs.actions)
 
-    def _load_pretrained(self, model_dir: Path) -> None:
-        path = model_dir / runlog.MODEL_FILE
-        loaded, opt_state = load_model(path, device=self.device)
+    def _load_pretrained(self, path: Path, pretrained: Pretrained) -> None:
+        loaded, opt_state = pretrained  # copied to the run's device by load_state_dict
         try:
             self.model.load_state_dict(loaded.state_dict())
         except RuntimeError as err:  # e.g. another env or ensemble size than the -ca/-o given
@@ -351,7 +361,13 @@ class _Run:
                 iterdir.rmdir()
 
 
-def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path:
+def run(
+    cfg: Config,
+    outdir: Path,
+    *,
+    progress_bars: bool | None = None,
+    pretrained: Pretrained | None = None,
+) -> Path:
     """Run (or resume, or skip if finished) the experiment `cfg` in `outdir`.
 
     The run directory is locked for the whole call (`pets.runlock`): one process per directory.
@@ -361,6 +377,8 @@ def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path
         outdir: the run directory; created if missing. If it holds a checkpoint of the same
             configuration, the run continues from its last finished iteration.
         progress_bars: draw progress bars (default: when stderr is a terminal).
+        pretrained: what `preflight(cfg)` returned, so model_dir's file is read once; None
+            reads it here where the configuration loads a model.
 
     Returns:
         The run directory.
@@ -373,7 +391,8 @@ def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path
             last finished iteration are kept.
         StopRequested: SIGTERM/SIGINT (under `pets.stopping`), with where the run stood.
     """
-    preflight(cfg)
+    if pretrained is None:
+        pretrained = preflight(cfg)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     with run_lock(outdir):
@@ -383,7 +402,7 @@ def run(cfg: Config, outdir: Path, *, progress_bars: bool | None = None) -> Path
         bars = sys.stderr.isatty() if progress_bars is None else progress_bars
         runner: _Run | None = None
         try:
-            runner = _Run(cfg, outdir, progress_bars=bars)
+            runner = _Run(cfg, outdir, progress_bars=bars, pretrained=pretrained)
             runner.execute()
         except BaseException as err:
             stop = stop_in(err)

@@ -123,7 +123,7 @@ MUTANTS = [
     (
         "pets render crashes",
         "pets/cli.py",
-        "    preflight(cfg)\n    outdir = new_run_dir",
+        "    pretrained = preflight(cfg)\n    outdir = new_run_dir",
         "    raise RuntimeError('boom')\n    outdir = new_run_dir",
         [R],
     ),

@@ -16,8 +16,6 @@ import torch
 from torch.testing import assert_close
 
 from pets.errors import ConfigError
-from pets.models.adam import Adam
-from pets.models.fused_step import FusedStep
 from pets.models import (
     Ensemble,
     fit,
@@ -27,6 +25,8 @@ from pets.models import (
     predict_aggregated,
     save_model,
 )
+from pets.models.adam import Adam
+from pets.models.fused_step import FusedStep
 
 # spec/pets-facts.md §4.1 (MODEL_IN / MODEL_OUT) and §4.2 (layers, width, params per BNN net).
 SPEC_ARCHITECTURES = {

@@ -17,7 +17,7 @@ import yaml
 
 from pets.cli import main
 from pets.envs import make_env
-from pets.models import load_model
+from pets.models import load_model, saving
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -81,10 +81,20 @@ def test_nrollouts_above_neval_trains_on_more_rollouts_than_it_logs(tmp_path: Pa
     np.testing.assert_allclose(logs["returns"][0], logs["rewards"][[1, 3]].sum(axis=1))
 
 
-def test_mbexp_load_model_and_model_pretrained(tmp_path: Path) -> None:
+def test_mbexp_load_model_and_model_pretrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = tmp_path / "first"
     mbexp(first, [("exp_cfg.exp_cfg.ntrain_iters", "1")])
     second = tmp_path / "second"
+    reads: list[Path] = []
+    real_load = saving.load_torch
+
+    def counting_load(path: Path, **kwargs: object) -> object:
+        reads.append(Path(path))
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(saving, "load_torch", counting_load)
     mbexp(second, [
         ("exp_cfg.exp_cfg.ntrain_iters", "1"), ("exp_cfg.exp_cfg.ninit_rollouts", "0"),
         ("ctrl_cfg.prop_cfg.model_init_cfg.model_dir", str(first)),
@@ -92,6 +102,7 @@ def test_mbexp_load_model_and_model_pretrained(tmp_path: Path) -> None:
         ("ctrl_cfg.prop_cfg.model_pretrained", "True"),
         ("ctrl_cfg.log_cfg.log_traj_preds", "True"),
     ])  # fmt: skip
+    assert reads.count(first / "model.pt") == 1  # validated once and handed to the run
     # one iteration, no training after the last: the saved model is the loaded one
     a, _ = load_model(first / "model.pt", device="cpu")
     b, _ = load_model(second / "model.pt", device="cpu")
