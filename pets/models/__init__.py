@@ -6,7 +6,8 @@ only torch, numpy, scipy.optimize (GP training, imported when first used) and
 `pets.errors`/`pets.fileio`/`pets.capture`).
 
 Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
-term), `adam` (the optimiser), `step` (one gradient step), `graphed` (the step as a CUDA graph),
+term), `adam` (the optimiser), `step` (one gradient step through autograd), `fused_step` (the
+CPU step: hand-written backward and fused Adam), `graphed` (the step as a CUDA graph),
 `training` (`fit`), `saving` (model files), `gp` (the sparse GP of `-ca model-type GP`) and
 `gp_fit` (its L-BFGS-B training call).
 """
