@@ -16,6 +16,7 @@ Imports only torch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import torch
@@ -31,6 +32,18 @@ class StepOptimizer(Protocol):
     def step(self) -> object: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class _FusedGroup:
+    """One call of the fused kernel: parameters of one weight decay, their gradients and state."""
+
+    decay: float
+    members: list[int]
+    params: list[Tensor]
+    grads: list[Tensor]
+    exp_avgs: list[Tensor]
+    exp_avg_sqs: list[Tensor]
 
 
 class Adam:
@@ -80,6 +93,8 @@ class Adam:
         self.exp_avgs: list[Tensor | None] = [None] * len(self.params)
         self.exp_avg_sqs: list[Tensor | None] = [None] * len(self.params)
         self.capturable = bool(capturable)
+        # fused: the kernel's argument lists, kept while the gradients are the same tensors
+        self._fused_cache: tuple[tuple[object, ...], list[_FusedGroup]] | None = None
         self.step_counts: list[Tensor] = []  # capturable only: [] float64 per parameter
         if self.capturable:
             self.exp_avgs = [torch.zeros_like(p) for p in self.params]
@@ -154,35 +169,58 @@ class Adam:
         """`step` as torch's fused Adam kernel (`torch.optim.Adam(fused=True)`), per λ group.
 
         One pass over each parameter's memory instead of seven: the same formula, rounded as
-        torch's fused kernel rounds it (bit-identical to `torch.optim.Adam(fused=True)`).
+        torch's fused kernel rounds it (bit-identical to `torch.optim.Adam(fused=True)`). The
+        kernel's argument lists are built once and reused while the gradients and state
+        tensors stay the same objects (a training call writes its gradients in place).
         """
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        for i in live:
-            if self.exp_avgs[i] is None:
-                self.exp_avgs[i] = torch.zeros_like(self.params[i])
-                self.exp_avg_sqs[i] = torch.zeros_like(self.params[i])
-            self.steps[i] += 1
-        step_tensors = {c: torch.tensor(float(c)) for c in {self.steps[i] for i in live}}
-        groups: dict[float, list[int]] = {}
-        for i in live:
-            groups.setdefault(0.0 if decays is None else decays[i], []).append(i)
+        grads = [p.grad for p in self.params]
+        key = (None if decays is None else tuple(decays), tuple(map(id, grads)))
+        if self._fused_cache is None or self._fused_cache[0] != key:
+            self._fused_cache = (key, self._fused_groups(grads, decays))
+        groups = self._fused_cache[1]
+        counts = set()
+        for group in groups:
+            for i in group.members:
+                self.steps[i] += 1
+                counts.add(self.steps[i])
+        steps = {c: torch.tensor(float(c)) for c in counts}  # one when every parameter trains
         beta1, beta2 = self.betas
-        for lam, members in groups.items():
+        for group in groups:
             torch._fused_adam_(
-                [self.params[i] for i in members],
-                [cast(Tensor, self.params[i].grad) for i in members],
-                [cast(Tensor, self.exp_avgs[i]) for i in members],
-                [cast(Tensor, self.exp_avg_sqs[i]) for i in members],
+                group.params,
+                group.grads,
+                group.exp_avgs,
+                group.exp_avg_sqs,
                 [],
-                [step_tensors[self.steps[i]] for i in members],
+                [steps[self.steps[i]] for i in group.members],
                 lr=self.lr,
                 beta1=beta1,
                 beta2=beta2,
-                weight_decay=lam,
+                weight_decay=group.decay,
                 eps=self.eps,
                 amsgrad=False,
                 maximize=False,
             )
+
+    def _fused_groups(
+        self, grads: list[Tensor | None], decays: list[float] | None
+    ) -> list[_FusedGroup]:
+        """The parameters that have gradients, grouped by λ, with their state (allocated here)."""
+        by_decay: dict[float, _FusedGroup] = {}
+        for i, (param, grad) in enumerate(zip(self.params, grads, strict=True)):
+            if grad is None:
+                continue
+            if self.exp_avgs[i] is None:
+                self.exp_avgs[i] = torch.zeros_like(param)
+                self.exp_avg_sqs[i] = torch.zeros_like(param)
+            lam = 0.0 if decays is None else decays[i]
+            group = by_decay.setdefault(lam, _FusedGroup(lam, [], [], [], [], []))
+            group.members.append(i)
+            group.params.append(param)
+            group.grads.append(grad)
+            group.exp_avgs.append(cast(Tensor, self.exp_avgs[i]))
+            group.exp_avg_sqs.append(cast(Tensor, self.exp_avg_sqs[i]))
+        return list(by_decay.values())
 
     def _step_on_device(self) -> None:
         """`step` with the step count and bias corrections in device tensors (capturable)."""
@@ -242,6 +280,7 @@ class Adam:
         group = groups[0]
         if group.get("weight_decay", 0) or group.get("amsgrad", False):
             raise ConfigError("optimizer state uses weight_decay or amsgrad, which PETS never does")
+        self._fused_cache = None  # the state tensors are replaced below
         self.lr, self.eps = float(group["lr"]), float(group["eps"])
         self.betas = (float(group["betas"][0]), float(group["betas"][1]))
         for i, param in enumerate(self.params):

@@ -24,6 +24,12 @@ from pets.models.losses import LOGVAR_BOUND_COEF
 
 # torch's F.softplus defaults (beta 1, threshold 20), which `bound_logvar` uses.
 _SOFTPLUS_BETA, _SOFTPLUS_THRESHOLD = 1.0, 20.0
+# aten's kernels, looked up once (each `torch.ops` attribute lookup costs microseconds).
+_silu_out = torch.ops.aten.silu.out
+_silu_backward_out = torch.ops.aten.silu_backward.grad_input
+_softplus = torch.nn.functional.softplus
+_softplus_backward = torch.ops.aten.softplus_backward.default
+_softplus_backward_out = torch.ops.aten.softplus_backward.grad_input
 
 
 def row_scale(row_weights: Tensor, out_dim: int) -> Tensor:
@@ -81,6 +87,51 @@ class FusedStep:
         for p in model.parameters():
             if p.grad is None or p.grad.shape != p.shape or not p.grad.is_contiguous():
                 p.grad = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        self._prepare_views()
+
+    def _prepare_views(self) -> None:
+        """Every view the hot path uses, made once: a view costs a dispatch per step otherwise.
+
+        Views of parameters and their gradients stay valid: Adam and `load_state_dict` write
+        them in place, and a `FusedStep` lives for one `fit` call.
+        """
+        d, layers = self.model.out_dim, self.layers
+        weights = [layer.weight for layer in layers]
+        grads = [
+            (cast(Tensor, layer.weight.grad), cast(Tensor, layer.bias.grad)) for layer in layers
+        ]
+        self.forward_ops = [
+            (layer.bias, self.h[k], layer.weight, self.z[k], self.h[k + 1])
+            for k, layer in enumerate(layers[:-1])
+        ]
+        self.output_op = (layers[-1].bias, self.h[-1], layers[-1].weight, self.out)
+        # Per layer, output to input: (h_kᵀ, dY_k, ∂W_k, ∂b_k, W_kᵀ, dh_k, z_{k−1}, dz_{k−1}).
+        outgoing = [*self.dz, self.dout]
+        self.backward_ops = [
+            (
+                self.h[k].transpose(1, 2), outgoing[k], *grads[k],
+                weights[k].transpose(1, 2) if k else None, self.dh[k] if k else None,
+                self.z[k - 1] if k else None, self.dz[k - 1] if k else None,
+            )
+            for k in range(len(layers) - 1, -1, -1)
+        ]  # fmt: skip
+        self.mean, self.raw = self.out[..., :d], self.out[..., d:]
+        self.dmean, self.draw = self.dout[..., :d], self.dout[..., d:]
+        self.flat_x, self.flat_y = self.h[0].view(-1, self.model.in_dim), self.y.view(-1, d)
+        sums = self.penalty_sums
+        self.weight_sums = [(w.view(-1), sums[k]) for k, w in enumerate(weights)]
+        model = self.model
+        self.bounds: tuple[Tensor, ...] = ()
+        if model.max_logvar is not None and model.min_logvar is not None:
+            n = len(layers)
+            max_grad, min_grad = (
+                cast(Tensor, model.max_logvar.grad),
+                cast(Tensor, model.min_logvar.grad),
+            )
+            self.bounds = (
+                model.max_logvar, model.min_logvar, max_grad[0], min_grad[0],
+                model.max_logvar.view(-1), model.min_logvar.view(-1), sums[n], sums[n + 1],
+            )  # fmt: skip
 
     @torch.no_grad()
     def __call__(self, x_scaled: Tensor, targets: Tensor, idx: Tensor, scale: Tensor) -> Tensor:
@@ -92,54 +143,44 @@ class FusedStep:
             idx: [E, B] row indices, member e's minibatch in row e.
             scale: [1, B, 1] `row_scale` of this minibatch's row weights.
         """
-        flat = idx.reshape(-1)
-        h, z, layers = self.h, self.z, self.layers
-        torch.index_select(x_scaled, 0, flat, out=h[0].view(flat.numel(), -1))
-        torch.index_select(targets, 0, flat, out=self.y.view(flat.numel(), -1))
-        for k, layer in enumerate(layers[:-1]):
-            torch.baddbmm(layer.bias, h[k], layer.weight, out=z[k])
-            torch.ops.aten.silu.out(z[k], out=h[k + 1])
-        torch.baddbmm(layers[-1].bias, h[-1], layers[-1].weight, out=self.out)
-        loss = self._loss_and_output_grad(scale)
+        flat = idx.reshape(-1)  # a copy: idx is a column slice of the epoch's order
+        torch.index_select(x_scaled, 0, flat, out=self.flat_x)
+        torch.index_select(targets, 0, flat, out=self.flat_y)
+        for bias, h, weight, z, h_next in self.forward_ops:
+            torch.baddbmm(bias, h, weight, out=z)
+            _silu_out(z, out=h_next)
+        bias, h, weight, out = self.output_op
+        torch.baddbmm(bias, h, weight, out=out)
+        diff = self.mean - self.y
+        if self.bounds:
+            data = self._gaussian_terms(diff, scale)
+        else:  # D/DE: Σ_e mean ½(μ − y)²
+            torch.mul(diff, scale, out=self.dout)
+            data = (diff.square() * scale).sum() * 0.5
+        loss = data + self._penalty()
         self._backward()
         self.optimizer.step_with_decay(self.decays)
         return loss
 
-    def _loss_and_output_grad(self, scale: Tensor) -> Tensor:
-        """The loss, with ∂loss/∂(output layer's output) written to `self.dout`."""
-        model, d = self.model, self.model.out_dim
-        mean, dout = self.out[..., :d], self.dout
-        diff = mean - self.y
-        if model.max_logvar is None or model.min_logvar is None:  # D/DE: Σ_e mean ½(μ − y)²
-            torch.mul(diff, scale, out=dout)
-            data = (diff.square() * scale).sum() * 0.5
-        else:
-            data = self._gaussian_terms(diff, scale, model.max_logvar, model.min_logvar)
-        return data + self._penalty()
-
-    def _gaussian_terms(
-        self, diff: Tensor, scale: Tensor, max_lv: Tensor, min_lv: Tensor
-    ) -> Tensor:
-        """NLL and bound terms of P/PE; writes dmean, draw to `dout` and the bounds' gradients."""
-        d = self.model.out_dim
-        raw = self.out[..., d:]
-        a = max_lv - raw  # logvar = min + softplus(max − softplus(max − raw) − min)
-        upper = max_lv - torch.nn.functional.softplus(a)
+    def _gaussian_terms(self, diff: Tensor, scale: Tensor) -> Tensor:
+        """NLL of P/PE; writes dmean, draw to `dout` and the bounds' gradients (with ±0.01)."""
+        max_lv, min_lv, max_grad, min_grad = self.bounds[:4]
+        a = max_lv - self.raw  # logvar = min + softplus(max − softplus(max − raw) − min)
+        upper = max_lv - _softplus(a)
         c = upper - min_lv
-        logvar = min_lv + torch.nn.functional.softplus(c)
+        logvar = min_lv + _softplus(c)
         inv_var = torch.exp(-logvar)
         weighted_sq = diff.square().mul_(inv_var)
         data = ((weighted_sq + logvar) * scale).sum()
-        torch.mul(diff * inv_var, scale * 2.0, out=self.dout[..., :d])  # ∂/∂μ = 2(μ−y)/var
+        torch.mul(diff * inv_var, scale * 2.0, out=self.dmean)  # ∂/∂μ = 2(μ−y)/var
         dlogvar = (1.0 - weighted_sq).mul_(scale)  # ∂/∂logvar = 1 − (μ−y)²/var
-        dc = torch.ops.aten.softplus_backward(dlogvar, c, _SOFTPLUS_BETA, _SOFTPLUS_THRESHOLD)
-        draw = torch.ops.aten.softplus_backward.grad_input(
-            dc, a, _SOFTPLUS_BETA, _SOFTPLUS_THRESHOLD, grad_input=self.dout[..., d:]
+        dc = _softplus_backward(dlogvar, c, _SOFTPLUS_BETA, _SOFTPLUS_THRESHOLD)
+        draw = _softplus_backward_out(
+            dc, a, _SOFTPLUS_BETA, _SOFTPLUS_THRESHOLD, grad_input=self.draw
         )
         sum_dc = dc.sum(dim=(0, 1))
-        assert max_lv.grad is not None and min_lv.grad is not None  # set in __init__
-        torch.sub(sum_dc, draw.sum(dim=(0, 1)), out=max_lv.grad[0]).add_(LOGVAR_BOUND_COEF)
-        torch.sub(dlogvar.sum(dim=(0, 1)), sum_dc, out=min_lv.grad[0]).sub_(LOGVAR_BOUND_COEF)
+        torch.sub(sum_dc, draw.sum(dim=(0, 1)), out=max_grad).add_(LOGVAR_BOUND_COEF)
+        torch.sub(dlogvar.sum(dim=(0, 1)), sum_dc, out=min_grad).sub_(LOGVAR_BOUND_COEF)
         return data
 
     def _penalty(self) -> Tensor:
@@ -148,28 +189,20 @@ class FusedStep:
         The decay's gradient λ_l·W_l is added by the fused Adam, the bounds' ±0.01 in
         `_gaussian_terms`.
         """
-        sums, num_layers = self.penalty_sums, len(self.layers)
-        for k, layer in enumerate(self.layers):
-            w = layer.weight.view(-1)
-            torch.dot(w, w, out=sums[k])
-        model = self.model
-        if model.max_logvar is not None and model.min_logvar is not None:
-            torch.sum(model.max_logvar.view(-1), 0, out=sums[num_layers])
-            torch.sum(model.min_logvar.view(-1), 0, out=sums[num_layers + 1])
-        return torch.dot(sums, self.penalty_coefs)
+        for w, out in self.weight_sums:
+            torch.dot(w, w, out=out)
+        if self.bounds:
+            max_flat, min_flat, max_sum, min_sum = self.bounds[4:]
+            torch.sum(max_flat, 0, out=max_sum)
+            torch.sum(min_flat, 0, out=min_sum)
+        return torch.dot(self.penalty_sums, self.penalty_coefs)
 
     def _backward(self) -> None:
         """Every layer's weight and bias gradient, from `dout` down to the first layer."""
-        grad = self.dout
-        for k in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[k]
-            w_grad, b_grad = layer.weight.grad, layer.bias.grad
-            assert w_grad is not None and b_grad is not None  # set in __init__
+        for h_t, grad, w_grad, b_grad, w_t, dh, z, dz in self.backward_ops:
             # h_kᵀ·dY; the decay's gradient λ·W is added inside the fused Adam kernel.
-            torch.bmm(self.h[k].transpose(1, 2), grad, out=w_grad)
+            torch.bmm(h_t, grad, out=w_grad)
             torch.sum(grad, dim=1, keepdim=True, out=b_grad)
-            if k == 0:
-                break
-            torch.bmm(grad, layer.weight.transpose(1, 2), out=self.dh[k])
-            grad = self.dz[k - 1]
-            torch.ops.aten.silu_backward.grad_input(self.dh[k], self.z[k - 1], grad_input=grad)
+            if w_t is not None:
+                torch.bmm(grad, w_t, out=dh)
+                _silu_backward_out(dh, z, grad_input=dz)
