@@ -124,6 +124,8 @@ def test_cartpole_pe_tsinf_learns_to_balance(tmp_path: Path) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_cartpole_pe_tsinf_learns_to_balance_other_seeds(seed: int, tmp_path: Path) -> None:
     """The same check on the other calibration seeds (about a minute each)."""
-    run(small_cartpole_config(seed=seed, ntrain_iters=LEARNING_ITERS), tmp_path, progress_bars=False)
+    run(
+        small_cartpole_config(seed=seed, ntrain_iters=LEARNING_ITERS), tmp_path, progress_bars=False
+    )
     balanced = _balanced_per_episode(tmp_path)
     assert max(balanced) >= BALANCE_STEPS, f"longest balanced stretch per episode: {balanced}"
