@@ -18,6 +18,7 @@ member, the PETS loss and Adam, in variants interleaved in one process
   calls through it, as a CUDA run trains;
 - `fit+graph+tf32` (CUDA only): the same `fit` with `-precision tf32` (captured under TF32).
 
+Each variant trains its own copy of the model (parameters, gradients, optimiser state).
 `floor_ratio` = floor time / the variant's time per step; `graph` says whether the variant
 replays our captured step (`captured`), fell back to eager after a failed capture (`failed`: an
 eager time) or is something else (`-`). Returns rows of plain values; only the CLI prints. For
@@ -27,6 +28,7 @@ fit at 2000 and 10200 rows, `batch` = rows). Not imported by tests.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import torch
@@ -203,19 +205,25 @@ def _bench_env(
     idx = torch.randint(DATA_ROWS, (64, model.ensemble_size, batch), generator=gen).to(device)
     data = (x, y, idx, torch.ones(batch, device=device))
     fit_steps = EPOCHS * (steps // EPOCHS)
+
+    def own() -> Ensemble:
+        # Each variant trains its own copy: sharing one model let a variant's autograd step swap
+        # the `.grad` tensors that another variant's FusedStep writes into (a slower, wrong step).
+        return copy.deepcopy(model)
+
     variants: dict[str, Callable[[], object]] = {
         "floor": matmul_floor(model, batch, steps),
-        "step": _steps(model, lr, data, steps),
-        "fit": _fit(model, lr, batch, fit_steps)[0],
+        "step": _steps(own(), lr, data, steps),
+        "fit": _fit(own(), lr, batch, fit_steps)[0],
     }
     if device.type == "cpu":
-        variants["fused-step"] = _fused_steps(model, lr, data, steps)
+        variants["fused-step"] = _fused_steps(own(), lr, data, steps)
     graphs: dict[str, GraphedStep | None] = {}
     if device.type == "cuda":
-        variants["cuda-graph"] = _graph_step(model, lr, data, steps)
-        variants["step+graph"], graphs["step+graph"] = _graphed_steps(model, lr, data, steps)
-        variants["fit+graph"], graphs["fit+graph"] = _fit(model, lr, batch, fit_steps, graphed=True)
-        fit_tf32, graphs["fit+graph+tf32"] = _fit(model, lr, batch, fit_steps, graphed=True)
+        variants["cuda-graph"] = _graph_step(own(), lr, data, steps)
+        variants["step+graph"], graphs["step+graph"] = _graphed_steps(own(), lr, data, steps)
+        variants["fit+graph"], graphs["fit+graph"] = _fit(own(), lr, batch, fit_steps, graphed=True)
+        fit_tf32, graphs["fit+graph+tf32"] = _fit(own(), lr, batch, fit_steps, graphed=True)
         variants["fit+graph+tf32"] = _in_tf32(fit_tf32, device)
     per_call = {name: fit_steps if name.startswith("fit") else steps for name in variants}
     timings = interleaved(variants, repeats=repeats, warmup=WARMUP, device=device, threads=threads)
