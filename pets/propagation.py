@@ -173,8 +173,7 @@ class Propagation:
                 f"d_in {model.in_dim}"
             )
         fwd = self._forward(model, n * r)
-        # The grouped buffer [E, N·P/E, d_in] seen in particle order [N, E, P/E, d_in].
-        x = fwd.input.view(e, n, r, f + a).transpose(0, 1)
+        x = fwd.input.view(e, n, r, f + a).transpose(0, 1)  # [E, N·P/E, d_in] -> [N, E, P/E, d_in]
         x[..., :f].copy_(features.reshape(n, e, r, f))  # [M, f] -> [N, E, P/E, f]
         x[..., f:].copy_(actions.reshape(n, 1, 1, a))  # [N, a] broadcast over E, P/E
         mean, var = fwd(model)  # 2 × [E, N·P/E, d_out]

@@ -158,6 +158,21 @@ def test_tsinf_propagate_equals_the_generic_path_bit_for_bit(
     assert torch.equal(got, want)
 
 
+@pytest.mark.parametrize("prop_type", ["E", "DS", "TS1", "MM"])
+def test_other_propagations_take_the_generic_path(prop_type: str) -> None:
+    model = _ensemble()
+    npart = 1 if prop_type == "E" else P
+    g = _gen(4)
+    features, actions = torch.randn(N * npart, 4, generator=g), torch.randn(N, 2, generator=g)
+    prop = Propagation(prop_type, npart=npart, ensemble_size=E, ign_var=False)
+    got = _buffered(prop, model, features, actions, seed=6)
+    rows = torch.cat([features, actions.repeat_interleave(npart, dim=0)], dim=1)  # [M, d_in]
+    with torch.no_grad():
+        want = prop(model, rows, _gen(6))
+    assert not prop._forwards
+    assert torch.equal(got, want)
+
+
 def test_propagate_keeps_one_buffer_set_per_shape() -> None:
     model = _ensemble()
     features, actions = _inputs()
