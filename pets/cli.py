@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch CPU thread counts to measure (default: 1 and all cores)",
     )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per variant (medians)")
+    p.add_argument(
+        "--popsize", type=int, metavar="N",
+        help="plan only: CEM popsize for every env, elites popsize/10 (default: the paper's)",
+    )  # fmt: skip
     return parser
 
 
@@ -194,10 +198,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from pets.config import check_device
 
     check_device(args.device)
+    if args.popsize is not None and args.what != "plan":
+        raise ConfigError(f"--popsize applies to bench plan only, not bench {args.what}")
+    if args.what == "plan":
+        from pets.bench import plan
+
+        rows = plan.run(
+            args.env, args.device, repeats=args.repeats, popsize=args.popsize,
+            threads=args.threads,
+        )  # fmt: skip
+        print(format_table(rows))
+        return 0
     if args.what == "train":
         from pets.bench import train as bench
-    elif args.what == "plan":
-        from pets.bench import plan as bench  # type: ignore[no-redef]
     else:
         from pets.bench import startup as bench  # type: ignore[no-redef]
     rows = bench.run(args.env, args.device, repeats=args.repeats, threads=args.threads)

@@ -100,12 +100,11 @@ def _rollout_states(
     model: DynamicsModel,
     propagation: Propagation,
     state: Tensor,
-    acts: Tensor,
+    actions: Tensor,
     generator: torch.Generator,
 ) -> Tensor:
-    """One propagation step: states [M, d] and actions [M, a] -> next states [M, d]."""
-    inputs = torch.cat([task.obs_preproc(state), acts], dim=-1)  # -> [M, d_in]
-    pred = propagation(model, inputs, generator)  # [M, d_in] -> [M, d_out]
+    """One propagation step: states [M, d], candidates' actions [N, a] -> next states [M, d]."""
+    pred = propagation.propagate(model, task.obs_preproc(state), actions, generator)  # [M, d_out]
     # PETS: obs_postproc2 is the identity in all four tasks, so it is left out.
     return task.obs_postproc(state, pred)  # -> [M, d]
 
@@ -138,14 +137,13 @@ def candidate_costs(
     n, h, a = actions.shape
     p = propagation.npart
     state = obs.expand(n * p, -1)  # [d] -> [M, d]
-    acts = actions.transpose(0, 1).unsqueeze(2).expand(h, n, p, a)  # -> [H, N, P, a]
-    acts = acts.reshape(h, n * p, a)  # [H, N, P, a] -> [H, M, a], candidate-major
     ac_costs = task.ac_cost(actions.reshape(n * h, a)).view(n, h)  # [N·H, a] -> [N, H]
     total = torch.zeros((n, p), device=actions.device, dtype=actions.dtype)  # [N, P]
     for t in range(h):
-        state = _rollout_states(task, model, propagation, state, acts[t], generator)
-        total = total + task.obs_cost(state).view(n, p) + ac_costs[:, t : t + 1]  # [M] -> [N, P]
-    total = torch.where(total.isnan(), NAN_COST, total)
+        state = _rollout_states(task, model, propagation, state, actions[:, t], generator)
+        # In place, in the order of `total + obs_cost + ac_cost`: the same roundings.
+        total.add_(task.obs_cost(state).view(n, p)).add_(ac_costs[:, t : t + 1])  # [M] -> [N, P]
+    total.masked_fill_(total.isnan(), NAN_COST)
     return total.mean(dim=1)  # [N, P] -> [N]
 
 
@@ -174,9 +172,10 @@ def predict_trajectories(
     state = obs.expand(p, -1)  # [d] -> [P, d]
     states = [state]
     for t in range(plan.shape[0]):
-        acts = plan[t].expand(p, -1)  # [a] -> [P, a]
-        state = _rollout_states(task, model, propagation, state, acts, generator)
-        states.append(state)
+        state = _rollout_states(task, model, propagation, state, plan[t : t + 1], generator)
+        # A copy: a task whose obs_postproc returns `pred` would hand back the propagation's
+        # buffer, which the next step overwrites.
+        states.append(state.clone())
     return torch.stack(states)  # H+1 × [P, d] -> [H+1, P, d]
 
 

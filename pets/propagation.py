@@ -15,17 +15,15 @@ The model × propagation matrix of §6.4 is checked in one place, `pets.config.c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 import torch
 from torch import Tensor
 
 from pets.config import PROP_TYPES, check_choice, check_combination
 from pets.errors import ConfigError
-from pets.models import predict_aggregated
-
-if TYPE_CHECKING:
-    from pets.models import Ensemble
+from pets.models import Ensemble, predict_aggregated
+from pets.planning_forward import ForwardKey, PlanningForward, forward_key
 
 __all__ = ["PROP_TYPES", "DynamicsModel", "Propagation", "check_combination"]
 
@@ -45,8 +43,9 @@ class DynamicsModel(Protocol):
 class Propagation:
     """Map particle model inputs to sampled model outputs (`spec/pets-facts.md` §6.3).
 
-    Holds static settings only; randomness comes from the generator of each call, so the same
-    generator state gives the same outputs.
+    Holds static settings, plus the buffers of `propagate`'s TSinf forward (one set per shape,
+    kept for the object's life, so a captured re-plan's addresses stay valid); randomness comes
+    from the generator of each call, so the same generator state gives the same outputs.
 
     - TSinf: within each candidate, particles `[k·P/E, (k+1)·P/E)` use member k, always.
     - TS1: before each call, each candidate's particles are shuffled by a fresh uniform
@@ -88,6 +87,7 @@ class Propagation:
         self.npart = npart
         self.ensemble_size = ensemble_size
         self.ign_var = ign_var
+        self._forwards: dict[ForwardKey, PlanningForward] = {}
 
     def __repr__(self) -> str:
         return (
@@ -130,6 +130,72 @@ class Propagation:
         if self.prop_type == "MM":
             out = moment_match(out, self.npart, generator)
         return out
+
+    def propagate(
+        self, model: DynamicsModel, features: Tensor, actions: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """Sample one model output per particle from its features and its candidate's action.
+
+        The same outputs as `self(model, features ++ actions per particle, generator)`. For
+        TSinf with an `Ensemble` and gradients off (a re-plan), the inputs are written straight
+        into the grouped input buffer of a `PlanningForward` and the samples into an output
+        buffer, in particle order: no grouping, ungrouping or concatenation copies and no
+        allocation. Other settings take the generic path.
+
+        Args:
+            model: the dynamics ensemble, on the device of `features`.
+            features: [M, d_in - a] preprocessed particle states, M = N·P candidate-major.
+            actions: [N, a] each candidate's action, shared by its P particles.
+            generator: random source on the device of `features`.
+
+        Returns:
+            [M, d_out] sampled model outputs; on the TSinf path a buffer that the next call with
+            the same shapes overwrites.
+        """
+        n, a = actions.shape
+        if self.prop_type != "TSinf" or not isinstance(model, Ensemble) or torch.is_grad_enabled():
+            acts = actions.unsqueeze(1).expand(n, self.npart, a)  # [N, a] -> [N, P, a]
+            acts = acts.reshape(n * self.npart, a)  # -> [M, a], candidate-major
+            return self(model, torch.cat([features, acts], dim=-1), generator)  # -> [M, d_out]
+        return self._tsinf_buffered(model, features, actions, generator)
+
+    def _tsinf_buffered(
+        self, model: Ensemble, features: Tensor, actions: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """TSinf through a `PlanningForward`: member k takes particles [k·P/E, (k+1)·P/E)."""
+        (m, f), (n, a) = features.shape, actions.shape
+        e, p = self.ensemble_size, self.npart
+        r = p // e
+        if model.ensemble_size != e or m != n * p or f + a != model.in_dim:
+            raise ValueError(
+                f"{self!r} got features {tuple(features.shape)} and actions "
+                f"{tuple(actions.shape)} for a model of {model.ensemble_size} members and "
+                f"d_in {model.in_dim}"
+            )
+        fwd = self._forward(model, n * r)
+        x = fwd.input.view(e, n, r, f + a).transpose(0, 1)  # [E, N·P/E, d_in] -> [N, E, P/E, d_in]
+        x[..., :f].copy_(features.reshape(n, e, r, f))  # [M, f] -> [N, E, P/E, f]
+        x[..., f:].copy_(actions.reshape(n, 1, 1, a))  # [N, a] broadcast over E, P/E
+        mean, var = fwd(model)  # 2 × [E, N·P/E, d_out]
+        d = model.out_dim
+        out = fwd.samples  # [M, d_out], particle order
+        grouped = out.view(n, e, r, d).transpose(0, 1)  # [M, d_out] -> [E, N, P/E, d_out] view
+        mean = mean.view(e, n, r, d)  # [E, N·P/E, d_out] -> [E, N, P/E, d_out]
+        if var is None or self.ign_var:
+            grouped.copy_(mean)
+            return out
+        # sample_gaussian element by element in place: ε drawn in particle order, as it does.
+        out.normal_(generator=generator)
+        grouped.mul_(var.sqrt_().view(e, n, r, d)).add_(mean)
+        return out
+
+    def _forward(self, model: Ensemble, rows: int) -> PlanningForward:
+        """The buffered forward for these shapes, built at first use and kept."""
+        key = forward_key(model, rows)
+        fwd = self._forwards.get(key)
+        if fwd is None:
+            fwd = self._forwards[key] = PlanningForward(model, rows)
+        return fwd
 
     def _ts_moments(
         self, model: DynamicsModel, inputs: Tensor, generator: torch.Generator

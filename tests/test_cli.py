@@ -101,3 +101,24 @@ def test_help_lists_controller_arguments_and_override_paths() -> None:
     )
     assert proc.returncode == 0
     assert "model-type" in proc.stdout and "ctrl_cfg.opt_cfg.cfg.popsize" in proc.stdout
+
+
+def test_bench_plan_passes_popsize(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pets.bench.plan as plan
+
+    seen: dict[str, object] = {}
+
+    def fake_run(envs: list[str], device: str, **kwargs: object) -> list[dict[str, object]]:
+        seen.update(kwargs, envs=envs)
+        return [{"env": envs[0], "popsize": kwargs["popsize"]}]
+
+    monkeypatch.setattr(plan, "run", fake_run)
+    assert main(["bench", "plan", "--env", "reacher", "--device", "cpu", "--popsize", "40"]) == 0
+    assert seen["popsize"] == 40 and seen["envs"] == ["reacher"]
+    assert main(["bench", "plan", "--env", "reacher", "--device", "cpu"]) == 0
+    assert seen["popsize"] is None  # the paper's
+
+
+def test_bench_popsize_is_refused_for_train(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "train", "--device", "cpu", "--popsize", "40"]) == 2
+    assert "--popsize applies to bench plan only" in capsys.readouterr().err

@@ -246,13 +246,16 @@ def ee_position(q: Tensor) -> Tensor:
         [M, 3] end-effector positions in the world frame (m).
     """
     t1, t2, t3, t4, t5, t6 = (q[:, i : i + 1] for i in range(6))
-    r = torch.cat([t2.cos() * t1.cos(), t2.cos() * t1.sin(), -t2.sin()], dim=1)  # [M, 3]
-    p = torch.cat([-t1.sin(), t1.cos(), torch.zeros_like(t1)], dim=1)  # [M, 3]
+    # Each sine and cosine once, on the same [M, 1] columns as before (the same kernel and
+    # rounding), then reused: the planner evaluates this for every particle and step.
+    c1, s1, c2, s2 = t1.cos(), t1.sin(), t2.cos(), t2.sin()
+    r = torch.cat([c2 * c1, c2 * s1, -s2], dim=1)  # [M, 3]
+    p = torch.cat([-s1, c1, torch.zeros_like(t1)], dim=1)  # [M, 3]
     e = torch.cat(
         [
-            0.1 * t1.cos() + UPPER_ARM * t1.cos() * t2.cos(),
-            0.1 * t1.sin() + UPPER_ARM * t1.sin() * t2.cos() + SHOULDER_Y,
-            -UPPER_ARM * t2.sin(),
+            0.1 * c1 + UPPER_ARM * c1 * c2,
+            0.1 * s1 + UPPER_ARM * s1 * c2 + SHOULDER_Y,
+            -UPPER_ARM * s2,
         ],
         dim=1,
     )

@@ -15,7 +15,16 @@ import pytest
 import torch
 
 from pets.envs import make_env
-from pets.envs.reacher import ARM_JOINTS, Reacher3DEnv, Reacher3DTask, ee_position
+from pets.envs.reacher import (
+    ARM_JOINTS,
+    FOREARM,
+    HAND,
+    SHOULDER_Y,
+    UPPER_ARM,
+    Reacher3DEnv,
+    Reacher3DTask,
+    ee_position,
+)
 
 # spec/pets-facts.md §3.2: joint -> (range or None for unlimited, damping)
 JOINTS = {
@@ -150,3 +159,33 @@ def test_reacher_goal_redrawn_each_reset_and_read_by_task() -> None:
     # The goal stays put during the episode.
     obs3, *_ = env.step(env.action_space.sample())
     np.testing.assert_array_equal(obs3[7:10], obs2[7:10])
+
+
+def _ee_position_repeated_trig(q: torch.Tensor) -> torch.Tensor:
+    """`ee_position` as written before, with every sine and cosine recomputed where used."""
+    t1, t2, t3, t4, t5, t6 = (q[:, i : i + 1] for i in range(6))
+    r = torch.cat([t2.cos() * t1.cos(), t2.cos() * t1.sin(), -t2.sin()], dim=1)
+    p = torch.cat([-t1.sin(), t1.cos(), torch.zeros_like(t1)], dim=1)
+    e = torch.cat(
+        [
+            0.1 * t1.cos() + UPPER_ARM * t1.cos() * t2.cos(),
+            0.1 * t1.sin() + UPPER_ARM * t1.sin() * t2.cos() + SHOULDER_Y,
+            -UPPER_ARM * t2.sin(),
+        ],
+        dim=1,
+    )
+    for length, hinge, roll in ((FOREARM, t4, t3), (HAND, t6, t5)):
+        q_axis = torch.linalg.cross(r, p)
+        r_new = hinge.cos() * r + hinge.sin() * (roll.sin() * p - roll.cos() * q_axis)
+        p_new = torch.linalg.cross(r_new, r)
+        norm = torch.linalg.vector_norm(p_new, dim=1, keepdim=True)
+        p_new = torch.where(norm < 1e-30, p, p_new)
+        p = p_new / torch.linalg.vector_norm(p_new, dim=1, keepdim=True)
+        r, e = r_new, e + length * r_new
+    return e
+
+
+def test_reacher_ee_position_is_bit_identical_to_the_repeated_trig_formula() -> None:
+    q = torch.rand(4096, 17, generator=torch.Generator().manual_seed(9)) * 4 - 2
+    q[:8, 3] = 0.0  # straight elbows: the undefined-axis branch
+    assert torch.equal(ee_position(q), _ee_position_repeated_trig(q))

@@ -1,0 +1,110 @@
+"""The ensemble forward of a re-plan's TS propagation, run in buffers allocated once.
+
+Owns the planner's copy of `pets.models.Ensemble.forward` (scaler, swish layers, output split,
+log-variance bounds, exp; `spec/pets-facts.md` §5.2–§5.3) for one fixed set of shapes. A
+re-plan runs this forward `max_iters · H` times with the same shapes, so every intermediate gets
+one buffer, written in place, instead of a fresh tensor per op: no allocator work and no page
+faults per forward (glibc hands large freed blocks back to the kernel and faults them in again,
+issue 14), and a CUDA graph of the re-plan reads and writes the same addresses every replay.
+
+Each element-wise op is the one the eager forward runs, so results are bit for bit the eager
+ones, except the layers: `bmm` then `add_(bias)` (measured faster on the CPU than `baddbmm`)
+rounds the bias addition after the matmul's sum instead of inside it, within about 1 ulp for
+wide layers (a test bounds the planner's costs). Knows nothing of propagation, tasks or planners.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pets.models import Ensemble
+from pets.models.ensemble import EnsembleLinear
+
+__all__ = ["ForwardKey", "PlanningForward", "forward_key"]
+
+ForwardKey = tuple[int, int, tuple[int, ...], bool, torch.dtype, torch.device]
+"""rows, E, layer widths (input first), probabilistic, dtype, device: what the buffers fit."""
+
+# F.softplus's defaults (beta, threshold); the out= overload keeps its kernel and rounding.
+_SOFTPLUS_BETA = 1.0
+_SOFTPLUS_THRESHOLD = 20.0
+
+
+def forward_key(model: Ensemble, rows: int) -> ForwardKey:
+    """The shapes, dtype and device that a `PlanningForward` for `model` and `rows` fits."""
+    weights = model.weights()
+    widths = (weights[0].shape[1], *(w.shape[2] for w in weights))
+    w0 = weights[0]
+    return (rows, model.ensemble_size, widths, model.probabilistic, w0.dtype, w0.device)
+
+
+def _softplus_(t: Tensor) -> Tensor:
+    """`F.softplus(t)` written into `t` (the same kernel as the eager forward's)."""
+    return torch.ops.aten.softplus.out(t, _SOFTPLUS_BETA, _SOFTPLUS_THRESHOLD, out=t)
+
+
+class PlanningForward:
+    """`Ensemble.forward` for inputs [E, rows, d_in], with every intermediate in a fixed buffer.
+
+    The caller writes raw (unscaled) inputs into `input` and calls the object; the returned
+    mean and variance are views of buffers that the next call overwrites. The model's weights,
+    scaler statistics and log-variance bounds are read at each call, so training (which writes
+    them in place) needs no rebuild; a model of other shapes, dtype or device needs a new one
+    (`forward_key`).
+
+    Args:
+        model: the ensemble whose shapes, dtype and device the buffers take.
+        rows: B, rows per member (N·P/E for TSinf).
+    """
+
+    def __init__(self, model: Ensemble, rows: int) -> None:
+        self.key = forward_key(model, rows)
+        _, e, widths, _, dtype, device = self.key
+        self.out_dim = model.out_dim
+
+        def buffer(width: int) -> Tensor:
+            return torch.empty(e, rows, width, dtype=dtype, device=device)
+
+        self.input = buffer(widths[0])  # [E, rows, d_in]; scaled in place
+        self.outputs = [buffer(w) for w in widths[1:]]  # one per layer
+        self.var = buffer(model.out_dim) if model.probabilistic else None  # [E, rows, d_out]
+        # For the caller's per-row results in its own order (TSinf's samples, particle order).
+        self.samples = torch.empty(e * rows, model.out_dim, dtype=dtype, device=device)
+
+    def matches(self, model: Ensemble, rows: int) -> bool:
+        """Whether the buffers fit `model` and `rows`."""
+        return forward_key(model, rows) == self.key
+
+    @torch.no_grad()
+    def __call__(self, model: Ensemble) -> tuple[Tensor, Tensor | None]:
+        """Run `model` on the raw inputs in `input` (which it overwrites with the scaled ones).
+
+        Args:
+            model: an ensemble for which `matches(model, rows)` holds.
+
+        Returns:
+            mean [E, rows, d_out] and var [E, rows, d_out] (None for D/DE), as
+            `Ensemble.forward` returns them, in this object's buffers.
+        """
+        scaler = model.scaler
+        h = self.input.sub_(scaler.mu).div_(scaler.sigma)  # (x − μ)/σ, as InputScaler
+        last = len(self.outputs) - 1
+        for i, (layer, out) in enumerate(zip(model.layers, self.outputs, strict=True)):
+            linear = cast(EnsembleLinear, layer)
+            torch.bmm(h, linear.weight, out=out)  # [E, rows, in] -> [E, rows, out]
+            out.add_(linear.bias)
+            if i < last:
+                F.silu(out, inplace=True)  # swish
+            h = out
+        if self.var is None or model.max_logvar is None or model.min_logvar is None:
+            return h, None
+        mean, raw = h.split(self.out_dim, dim=-1)  # [E, rows, 2·d_out] -> 2 × [E, rows, d_out]
+        # bound_logvar (pets.models.ensemble) op by op, then exp: the same roundings.
+        t = torch.sub(model.max_logvar, raw, out=self.var)
+        upper = torch.sub(model.max_logvar, _softplus_(t), out=t)
+        t = _softplus_(upper.sub_(model.min_logvar))
+        return mean, torch.add(model.min_logvar, t, out=t).exp_()
