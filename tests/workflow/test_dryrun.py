@@ -46,7 +46,9 @@ BAD_CONFIGS = {
 
 
 def dry_run_args(configfile: Path | None, quiet: bool = True) -> list[str]:
-    args = [sys.executable, "-m", "snakemake", "--dry-run"]
+    # --forceall: every job of the grid, whatever the checkout's results/ already holds (the
+    # README's main job leaves results/quick behind, and these run in the checkout).
+    args = [sys.executable, "-m", "snakemake", "--dry-run", "--forceall"]
     if quiet:
         args += ["--quiet", "rules"]
     if configfile is not None:

@@ -98,6 +98,8 @@ def copy_repo(dest: Path) -> Path:
         timeout=30,
     ).stdout.decode()
     for rel in filter(None, listing.split("\0")):
+        if rel.startswith("results/"):  # a user's own results (e.g. the quick preset's tables)
+            continue
         src = REPO / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
