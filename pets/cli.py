@@ -200,20 +200,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     check_device(args.device)
     if args.popsize is not None and args.what != "plan":
         raise ConfigError(f"--popsize applies to bench plan only, not bench {args.what}")
-    if args.what == "plan":
-        from pets.bench import plan
-
-        rows = plan.run(
-            args.env, args.device, repeats=args.repeats, popsize=args.popsize,
-            threads=args.threads,
-        )  # fmt: skip
-        print(format_table(rows))
-        return 0
     if args.what == "train":
         from pets.bench import train as bench
+    elif args.what == "plan":
+        from pets.bench import plan as bench  # type: ignore[no-redef]
     else:
         from pets.bench import startup as bench  # type: ignore[no-redef]
-    rows = bench.run(args.env, args.device, repeats=args.repeats, threads=args.threads)
+    extra = {"popsize": args.popsize} if args.what == "plan" else {}
+    rows = bench.run(args.env, args.device, repeats=args.repeats, threads=args.threads, **extra)
     print(format_table(rows))
     return 0
 

@@ -75,16 +75,12 @@ class PlanningForward:
         # For the caller's per-row results in its own order (TSinf's samples, particle order).
         self.samples = torch.empty(e * rows, model.out_dim, dtype=dtype, device=device)
 
-    def matches(self, model: Ensemble, rows: int) -> bool:
-        """Whether the buffers fit `model` and `rows`."""
-        return forward_key(model, rows) == self.key
-
     @torch.no_grad()
     def __call__(self, model: Ensemble) -> tuple[Tensor, Tensor | None]:
         """Run `model` on the raw inputs in `input` (which it overwrites with the scaled ones).
 
         Args:
-            model: an ensemble for which `matches(model, rows)` holds.
+            model: an ensemble whose `forward_key(model, rows)` is this object's `key`.
 
         Returns:
             mean [E, rows, d_out] and var [E, rows, d_out] (None for D/DE), as

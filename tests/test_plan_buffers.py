@@ -23,7 +23,7 @@ from pets.envs import make_env, make_task
 from pets.experiment import build_controller, build_model
 from pets.models import Ensemble
 from pets.mpc import NAN_COST, PlanningTask, candidate_costs
-from pets.planning_forward import PlanningForward
+from pets.planning_forward import PlanningForward, forward_key
 from pets.propagation import DynamicsModel, Propagation
 
 
@@ -110,8 +110,8 @@ def test_planning_forward_reuses_its_buffers_and_reads_weights_written_in_place(
     assert (mean2.data_ptr(), None if var2 is None else var2.data_ptr()) == ptrs
     assert not torch.equal(mean1, mean2)
     assert torch.equal(mean2, model(x)[0])
-    assert fwd.matches(model, 8) and not fwd.matches(model, 9)
-    assert not fwd.matches(copy.deepcopy(model).to(torch.float64), 8)
+    assert fwd.key == forward_key(model, 8) != forward_key(model, 9)
+    assert fwd.key != forward_key(copy.deepcopy(model).to(torch.float64), 8)
 
 
 # --- Propagation.propagate -----------------------------------------------------------------------
