@@ -15,7 +15,9 @@ Times, interleaved in one process (`pets.bench.timing.interleaved`), at each thr
   - `floor`: the step's forward and backward matmuls alone (`pets.bench.train.matmul_floor`);
   - `floor+adam`: the same matmuls plus the fused Adam update of every parameter, per step:
     what a step costs if everything else in it were free;
-  - `fused-step`: the CPU training step `fit` runs (`FusedStep`).
+  - `fused-step`: the CPU training step `fit` runs (`FusedStep`);
+  - `compiled` (with `--compile`): `torch.compile` (inductor, default mode) of `model_loss`'s
+    forward and backward, then the same fused Adam: the issue's compile idea for training.
 
 - layers, per env: one ensemble forward at the re-plan's shapes (rows = popsize · npart / E),
   as `bmm` alone (`floor`), `bmm` + swish, and `bmm` + bias + swish (what `PlanningForward`
@@ -41,6 +43,7 @@ from pets.experiment import build_controller, build_model
 from pets.models import Ensemble
 from pets.models.ensemble import EnsembleLinear
 from pets.models.fused_step import FusedStep, row_scale
+from pets.models.losses import model_loss
 from pets.models.training import make_optimizer
 from pets.mpc import MPC
 from pets.planning_forward import PlanningForward, _softplus_
@@ -107,7 +110,7 @@ def plan_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
     }, 1
 
 
-def train_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
+def train_variants(env: str, compile: bool = False) -> tuple[dict[str, Callable[[], object]], int]:
     """The train variants of `env` and the steps per call."""
     model, lr = train._build(env, CPU)
     gen = torch.Generator().manual_seed(0)
@@ -133,7 +136,34 @@ def train_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
         for i in range(STEPS):
             step(x_scaled, y, idx[i % idx.shape[0]], scale)
 
-    return {"floor": floor, "floor+adam": floor_adam, "fused-step": fused}, STEPS
+    variants: dict[str, Callable[[], object]] = {
+        "floor": floor,
+        "floor+adam": floor_adam,
+        "fused-step": fused,
+    }
+    if compile:
+        variants["compiled"] = _compiled_steps(copy.deepcopy(model), lr, x, y, idx)
+    return variants, STEPS
+
+
+def _compiled_steps(
+    model: Ensemble, lr: float, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
+) -> Callable[[], None]:
+    """`STEPS` autograd steps of `model_loss` compiled by inductor, each with the fused Adam."""
+    optimizer = make_optimizer(model, lr)
+    no_decay = [0.0] * len(optimizer.params)  # model_loss holds the weight decay itself
+    loss = torch.compile(lambda xb, yb: model_loss(model, xb, yb), dynamic=False)
+
+    def run() -> None:
+        for i in range(STEPS):
+            rows = idx[i % idx.shape[0]]
+            for p in model.parameters():
+                p.grad = None
+            loss(x[rows], y[rows]).backward()
+            optimizer.step_with_decay(no_decay)
+
+    run()  # compiles
+    return run
 
 
 def layer_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
@@ -178,6 +208,7 @@ def main() -> None:
     parser.add_argument("--env", nargs="+", choices=ENV_NAMES, default=list(ENV_NAMES))
     parser.add_argument("--threads", nargs="+", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="train: add the compiled step")
     parser.add_argument("--what", nargs="+", choices=tuple(BUILDERS), default=list(BUILDERS))
     args = parser.parse_args()
     threads = thread_counts(args.threads)
@@ -185,7 +216,9 @@ def main() -> None:
     for what in args.what:
         build = BUILDERS[what]
         for env in args.env:
-            variants, per_call = build(env)
+            variants, per_call = (
+                train_variants(env, args.compile) if what == "train" else build(env)
+            )
             timings = interleaved(variants, repeats=args.repeats, warmup=1, device=CPU,
                                   threads=threads)  # fmt: skip
             for n in threads:
