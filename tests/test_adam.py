@@ -41,6 +41,40 @@ def test_updates_equal_torch_adam_bit_for_bit() -> None:
         assert torch.equal(a, b)
 
 
+def adam_l2_reference(
+    p: torch.Tensor, grads: list[torch.Tensor], decays: list[float]
+) -> torch.Tensor:
+    """Adam (Kingma & Ba 2015, Algorithm 1) on g + λ·p, written out step by step in float64."""
+    p, m, v = p.clone(), torch.zeros_like(p), torch.zeros_like(p)
+    (b1, b2), lr, eps = BETAS, LR, EPS
+    for t, (g, lam) in enumerate(zip(grads, decays, strict=True), start=1):
+        g = g + lam * p  # the gradient of λ·½·‖p‖²
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        p = p - lr / (1 - b1**t) * m / (v.sqrt() / (1 - b2**t) ** 0.5 + eps)
+    return p
+
+
+def test_fused_step_with_decay_follows_each_calls_decays() -> None:
+    # The fused kernel's argument lists are cached while the gradient tensors stay the same
+    # objects (as FusedStep writes them in place); a change of λ between calls must still apply.
+    gen = torch.Generator().manual_seed(3)
+    start = torch.randn(4, 6, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(4, 6, generator=gen, dtype=torch.float64) for _ in range(5)]
+    decays = [0.0, 0.5, 0.5, 0.0, 2.0]
+    p = start.clone().requires_grad_()
+    p.grad = torch.zeros_like(p)
+    opt = Adam([p], lr=LR, betas=BETAS, eps=EPS, fused=True)
+    for g, lam in zip(grads, decays, strict=True):
+        p.grad.copy_(g)  # in place: the same gradient object every step
+        if lam == 0.0:
+            opt.step()
+        else:
+            opt.step_with_decay([lam])
+    expected = adam_l2_reference(start, grads, decays)
+    torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("direction", ["torch-to-ours", "ours-to-torch"])
 def test_state_dict_moves_between_torch_adam_and_ours(direction: str) -> None:
     """Resume halfway with the other implementation: same parameters as never stopping."""
