@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
 from pets import config as c
 from pets import runlog
@@ -177,8 +178,33 @@ def test_progress_times_are_real_durations(tmp_path: Path) -> None:
             assert 0.0 < float(row[key]) < wall, (key, row[key], wall)
 
 
-def test_killed_run_resumes_to_the_same_logs(tmp_path: Path) -> None:
-    """SIGKILL a run after its first finished iteration; restarting it must end bit-identical."""
+def _checkpointed_iteration(run_dir: Path) -> int:
+    """The iteration of the run's checkpoint on disk (-1 before the first one)."""
+    try:
+        ckpt = torch.load(run_dir / runlog.CHECKPOINT_FILE, weights_only=False)
+    except FileNotFoundError:  # written atomically: absent or whole
+        return -1
+    return int(ckpt["iteration"])
+
+
+def _progress_rows(run_dir: Path) -> int:
+    path = run_dir / runlog.PROGRESS_FILE
+    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
+
+
+@pytest.mark.parametrize(
+    "killed_after",
+    ["progress row 1", "checkpoint of iteration 1"],
+    ids=["row1", "checkpoint1"],
+)
+def test_killed_run_resumes_to_the_same_logs(tmp_path: Path, killed_after: str) -> None:
+    """SIGKILL a run after its first finished iteration; restarting it must end bit-identical.
+
+    Killed as soon as progress row 1 appears, the run resumes from the random rollouts'
+    checkpoint; killed once iteration 1's checkpoint is on disk, it resumes from that one (what
+    a run killed later in its life does), so the checkpoint must hold that iteration's trained
+    model and data.
+    """
     extra = [("exp_cfg.exp_cfg.ntrain_iters", "3"), ("exp_cfg.sim_cfg.task_hor", "15")]
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert main(tiny_args("cartpole", full, extra)) == 0
@@ -186,10 +212,11 @@ def test_killed_run_resumes_to_the_same_logs(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "pets", *tiny_args("cartpole", killed, extra)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    progress = killed / runlog.PROGRESS_FILE
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if progress.is_file() and len(progress.read_text().splitlines()) >= 2:  # header + row 1
+        if killed_after == "progress row 1" and _progress_rows(killed) >= 1:
+            break
+        if killed_after != "progress row 1" and _checkpointed_iteration(killed) >= 1:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
