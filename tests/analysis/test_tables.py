@@ -26,6 +26,7 @@ from pets.analysis.tables import (
     bootstrap_ci,
     final_rows,
     metrics,
+    steps_to_threshold,
     summarize,
     summary_markdown,
     to_csv_text,
@@ -205,3 +206,39 @@ def test_reference_near_takes_the_first_point_at_or_after_our_steps(
 ) -> None:
     # reacher, pets-facts §10: ≈ −48 by ~2,700 steps, ≈ −40 by ~5,500, ≈ −38 at 15,000
     assert reference_near(REFERENCES["reacher"], steps) == expected
+
+
+def _cell(max_so_far: dict[int, list[float]], steps: list[int]) -> pd.DataFrame:
+    """Tidy rows of one cell: per seed its max-so-far at iterations 1.. with these env steps."""
+    return pd.DataFrame(
+        [
+            {"seed": seed, "iteration": i + 1, "env_steps": steps[i], "max_return": value}
+            for seed, values in max_so_far.items()
+            for i, value in enumerate(values)
+        ]
+    )
+
+
+def test_steps_to_threshold_is_the_first_iteration_where_the_seed_mean_reaches_it() -> None:
+    # Threshold 162. Seed means 166.7, 166.7, 213.3 (first reached at iteration 1, 20 steps);
+    # seed medians 100, 100, 170 (only at iteration 3): the mean of the seeds counts, the first hit.
+    cell = _cell({0: [100, 100, 170], 1: [100, 100, 170], 2: [300, 300, 300]}, [20, 30, 40])
+    assert steps_to_threshold(cell, 162.0) == (20.0, 3)
+    # Exactly at the threshold counts as reached (0.9 · 180 = 162 exactly in floats).
+    at = _cell({0: [150, 162], 1: [100, 162], 2: [161, 162]}, [20, 30])
+    assert steps_to_threshold(at, 0.9 * 180.0) == (30.0, 3)
+    # Never reached by the mean, though one seed's own curve does.
+    assert steps_to_threshold(at, 162.5) == (pytest.approx(math.nan, nan_ok=True), 0)
+    never = _cell({0: [100, 170], 1: [100, 120]}, [20, 30])
+    steps, reached = steps_to_threshold(never, 162.0)
+    assert math.isnan(steps) and reached == 1
+
+
+def test_final_steps_are_the_longest_seeds_when_seeds_stop_at_different_iterations(
+    make_run: RunWriter, tmp_path: Path
+) -> None:
+    # T = 10, ninit = 1: seed 0 finished 3 iterations (40 steps), seed 1 only 2 (30 steps).
+    make_run([100.0, 170.0, 150.0], env="cartpole", seed=0)
+    make_run([120.0, 160.0], env="cartpole", seed=1)
+    row = summarize(load_runs([tmp_path / "runs"]).returns).iloc[0]
+    assert (row.n_seeds, row.final_iteration, row.final_env_steps) == (2, 3, 40)
