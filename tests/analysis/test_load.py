@@ -48,6 +48,13 @@ def test_read_run_several_evaluations_and_rollouts_per_iteration(make_run: RunWr
     assert rows["env_steps"].tolist() == [30, 50, 70]  # (1 + 2i)·10
 
 
+def test_max_so_far_skips_a_nan_return(make_run: RunWriter) -> None:
+    # A diverged episode logs NaN; the running best of 1, NaN, 3, 2 is 1, 1, 3, 3 (np.fmax).
+    rows, _ = read_run(make_run([1.0, float("nan"), 3.0, 2.0]))
+    assert rows["max_return"].tolist() == [1.0, 1.0, 3.0, 3.0]
+    assert np.isnan(rows["episode_return"].iloc[1])  # the raw return stays NaN
+
+
 def test_read_run_original_tf_format_from_path(make_run: RunWriter) -> None:
     # rewards [N, T, 1], observations [N, T, d], no config.yaml: factors from the path,
     # T = 150 from rewards, ninit = nrollouts = 1 → env steps (1 + i)·150
