@@ -148,9 +148,18 @@ def test_finished_run_does_nothing_and_says_so(tmp_path: Path, capsys, caplog) -
         np.testing.assert_array_equal(value, logs[key])
 
 
-def test_outdir_with_another_config_is_refused(tmp_path: Path, capsys) -> None:
-    assert main(tiny_args("cartpole", tmp_path, [("exp_cfg.exp_cfg.ntrain_iters", "1")])) == 0
-    code = main(tiny_args("cartpole", tmp_path, [("ctrl_cfg.opt_cfg.plan_hor", "4")]))
+@pytest.mark.parametrize(
+    ("extra", "seed"),
+    [([("ctrl_cfg.opt_cfg.plan_hor", "4")], 0), ([], 1)],
+    ids=["plan_hor", "seed"],
+)
+def test_outdir_with_another_config_is_refused(
+    tmp_path: Path, capsys, extra: list[tuple[str, str]], seed: int
+) -> None:
+    # One setting differs from the finished run's (a resume must not mix planners or seeds).
+    one = [("exp_cfg.exp_cfg.ntrain_iters", "1")]
+    assert main(tiny_args("cartpole", tmp_path, one)) == 0
+    code = main(tiny_args("cartpole", tmp_path, one + extra, seed=seed))
     assert code == 2
     assert "different configuration" in capsys.readouterr().err
 
