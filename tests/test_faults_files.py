@@ -7,6 +7,7 @@ the lock is a real subprocess.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import pickle
@@ -17,6 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import scipy.io
 import torch
@@ -24,7 +26,7 @@ from test_experiment import TINY, o_flags, tiny_args
 
 from pets import runlog
 from pets.cli import main
-from pets.errors import DamagedFileError
+from pets.errors import DamagedFileError, WriteError
 from pets.models import load_model
 from pets.runlock import LOCK_FILE, run_lock
 
@@ -226,3 +228,48 @@ def test_a_run_directory_in_use_refuses_a_second_process_and_a_killed_holder_fre
     with run_lock(run_dir):
         assert (run_dir / LOCK_FILE).read_text() == f"{os.getpid()}\n"
     assert (run_dir / LOCK_FILE).read_text() == ""
+
+
+def _episode(reward: float) -> runlog.Episode:
+    return runlog.Episode(
+        observations=np.zeros((3, 2)), actions=np.zeros((2, 1)),
+        rewards=np.array([reward, 1.0]), plan_seconds=0.0,
+    )  # fmt: skip
+
+
+def _row(iteration: int) -> runlog.ProgressRow:
+    return runlog.ProgressRow(iteration, 10 * iteration, 1.0, 2.0, 0.5, 0.1, 0.2, 3.0)
+
+
+WRITES = {
+    # logs.mat is written by scipy's savemat, progress.csv as text: break each writer half-way.
+    runlog.LOGS_FILE: (
+        lambda path, n: runlog.write_logs(path, [_episode(float(k)) for k in range(n)], [0.0] * n),
+        (scipy.io, "savemat"),
+    ),
+    runlog.PROGRESS_FILE: (
+        lambda path, n: runlog.write_progress(path, [_row(k + 1) for k in range(n)]),
+        (Path, "write_text"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_a_write_that_fails_half_way_leaves_the_previous_file_whole(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write, (owner, attr) = WRITES[name]
+    path = tmp_path / name
+    write(path, 1)
+    before = path.read_bytes()
+
+    def half_then_full_disk(target: object, *args: object, **kwargs: object) -> None:
+        Path(str(target)).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(owner, attr, half_then_full_disk)
+    with pytest.raises(WriteError, match="No space left"):
+        write(path, 2)
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the previous version, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary file left
