@@ -54,7 +54,7 @@ class ProgressRow:
     """One line of progress.csv: a finished training iteration."""
 
     iteration: int
-    env_steps: int  # every env step so far, random initial rollouts included
+    env_steps: int  # steps of the rollouts trained on so far, initial random ones included (§7)
     episode_return: float  # mean return of this iteration's neval evaluation rollouts
     max_return: float  # best return so far (the paper's "max-so-far")
     model_loss: float  # last-epoch training loss of the model that planned this iteration

@@ -5,6 +5,7 @@ row sums, the saved model's weights, and the workflow's generated `pets mbexp` c
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,14 @@ def test_neval_above_nrollouts_logs_more_returns_than_training_rollouts(tmp_path
     assert logs["observations"].shape[0] == 1 + 2  # ninit + iterations × nrollouts_per_iter 1
     # the first evaluation rollout of each iteration is the training rollout that is logged
     np.testing.assert_allclose(logs["returns"][0, [0, 2]], logs["rewards"][1:].sum(axis=1))
+    # progress.csv: env steps count the rollouts the model learns from, (ninit + i)·T (spec
+    # §7), not the evaluation rollouts; the iteration's return is the mean of its evaluations.
+    with open(tmp_path / "progress.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    t = logs["rewards"].shape[1]
+    assert [int(r["env_steps"]) for r in rows] == [(1 + 1) * t, (1 + 2) * t]
+    means = logs["returns"][0].reshape(2, 2).mean(axis=1)
+    np.testing.assert_allclose([float(r["episode_return"]) for r in rows], means, rtol=1e-12)
 
 
 def test_nrollouts_above_neval_trains_on_more_rollouts_than_it_logs(tmp_path: Path) -> None:
