@@ -140,12 +140,17 @@ def test_finished_run_does_nothing_and_says_so(tmp_path: Path, capsys, caplog) -
     assert main(argv) == 0
     assert "already finished; nothing to do" in caplog.text
     assert (tmp_path / runlog.LOGS_FILE).stat().st_mtime_ns == before
-    # Snakemake deletes the declared output before re-running a job: it comes back, identical.
+    # Snakemake deletes the declared output before re-running a job: it comes back, identical;
+    # so do the run's other outputs when they are gone too.
     logs = load_logs(tmp_path)
-    (tmp_path / runlog.LOGS_FILE).unlink()
+    progress = (tmp_path / runlog.PROGRESS_FILE).read_bytes()
+    for name in (runlog.LOGS_FILE, runlog.PROGRESS_FILE, runlog.MODEL_FILE):
+        (tmp_path / name).unlink()
     assert main(argv) == 0
     for key, value in load_logs(tmp_path).items():
         np.testing.assert_array_equal(value, logs[key])
+    assert (tmp_path / runlog.PROGRESS_FILE).read_bytes() == progress
+    assert (tmp_path / runlog.MODEL_FILE).is_file()
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,14 @@ def test_read_run_diagnostics_from_progress(make_run: RunWriter) -> None:
     assert diag["train_seconds"].isna().all() and diag["plan_seconds"].isna().all()
 
 
+def test_progress_without_env_steps_counts_them_from_the_config(make_run: RunWriter) -> None:
+    # ninit 2, nrollouts 3, T 10: (2 + 3i)·10 = 50, 80 env steps after iterations 1, 2.
+    progress = {"iteration": [1, 2], "model_loss": [0.5, 0.25]}
+    run = make_run([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], ninit=2, nrollouts=3, neval=3, progress=progress)
+    _, diag = read_run(run)
+    assert diag["env_steps"].tolist() == [50, 80]
+
+
 def test_load_runs_bad_run_fails_by_default_and_is_skipped_on_request(
     make_run: RunWriter, tmp_path: Path
 ) -> None:
