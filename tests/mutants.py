@@ -616,6 +616,270 @@ MUTANTS += [
 ]
 
 
+# Planning-side task costs, run logs / resume, and the analysis tables (2026-12-03). Each runs its
+# group's test files; the first failing test is the verdict.
+TK = [
+    *(
+        f"tests/envs/test_{n}.py"
+        for n in ("cartpole", "reacher", "pusher", "halfcheetah", "registry")
+    ),
+    S,
+    E,
+    "tests/test_mpc.py",
+]
+EX = [_T(n) for n in ("experiment", "options", "faults_runs", "faults_files")]
+AN = [
+    f"tests/analysis/test_{n}.py" for n in ("load", "tables", "pipeline", "figures", "gp_analysis")
+]
+MUTANTS += [
+    (
+        "K1: cartpole obs_cost divides by L, not L²",
+        "pets/envs/cartpole.py",
+        "(ee - self.target).square().sum(dim=1) / POLE_LENGTH**2)",
+        "(ee - self.target).square().sum(dim=1) / POLE_LENGTH)",
+        TK,
+    ),
+    (
+        "K2: cartpole obs_cost tip x sign (x + L sin θ)",
+        "pets/envs/cartpole.py",
+        "x - POLE_LENGTH * theta.sin()",
+        "x + POLE_LENGTH * theta.sin()",
+        TK,
+    ),
+    (
+        "K3: cartpole obs_preproc feeds θ instead of ẋ",
+        "pets/envs/cartpole.py",
+        "theta.cos(), obs[:, :1], obs[:, 2:]], dim=1)",
+        "theta.cos(), obs[:, :2], obs[:, 3:]], dim=1)",
+        TK,
+    ),
+    (
+        "K4: reacher obs_cost reads the goal from obs[7:10]",
+        "pets/envs/reacher.py",
+        "return (ee_position(obs) - self.goal).square().sum(dim=1)",
+        "return (ee_position(obs) - obs[:, 7:10]).square().sum(dim=1)",
+        TK,
+    ),
+    (
+        "K5: reacher obs_cost Euclidean distance, not squared",
+        "pets/envs/reacher.py",
+        "return (ee_position(obs) - self.goal).square().sum(dim=1)",
+        "return torch.linalg.vector_norm(ee_position(obs) - self.goal, dim=1)",
+        TK,
+    ),
+    (
+        "K6: reacher update_goal rebinds the goal tensor (loses device / capture identity)",
+        "pets/envs/reacher.py",
+        "self.goal.copy_(torch.as_tensor(base.goal, dtype=self.dtype))",
+        "self.goal = torch.as_tensor(base.goal, dtype=self.dtype)",
+        TK,
+    ),
+    (
+        "K7: pusher obs_cost slices shifted by one (13:16, 16:19)",
+        "pets/envs/pusher.py",
+        "tip, obj = obs[:, 14:17], obs[:, 17:20]",
+        "tip, obj = obs[:, 13:16], obs[:, 16:19]",
+        TK,
+    ),
+    (
+        "K8: pusher obs_cost near/dist weights swapped",
+        "pets/envs/pusher.py",
+        "return NEAR_WEIGHT * near + DIST_WEIGHT * dist",
+        "return DIST_WEIGHT * near + NEAR_WEIGHT * dist",
+        TK,
+    ),
+    (
+        "K9: pusher goal distance L2² instead of L1",
+        "pets/envs/pusher.py",
+        "dist = (self.goal - obj).abs().sum(dim=1)",
+        "dist = (self.goal - obj).square().sum(dim=1)",
+        TK,
+    ),
+    (
+        "K10: halfcheetah obs_cost uses qvel rootx (obs[9])",
+        "pets/envs/halfcheetah.py",
+        "return -obs[:, 0]",
+        "return -obs[:, 9]",
+        TK,
+    ),
+    (
+        "K11: halfcheetah obs_preproc sin/cos of the height, not the pitch",
+        "pets/envs/halfcheetah.py",
+        "pitch = obs[:, 2:3]",
+        "pitch = obs[:, 1:2]",
+        TK,
+    ),
+    (
+        "K12: ac_cost mean over action dims, not sum",
+        "pets/envs/base.py",
+        "return self.ac_cost_weight * act.square().sum(dim=-1)",
+        "return self.ac_cost_weight * act.square().mean(dim=-1)",
+        TK,
+    ),
+    (
+        "E1: Episode.ret drops the first reward",
+        "pets/runlog.py",
+        "return float(self.rewards.sum())",
+        "return float(self.rewards[1:].sum())",
+        EX,
+    ),
+    (
+        "E2: logs.mat returns as a column [K, 1]",
+        "pets/runlog.py",
+        '"returns": np.asarray(returns, dtype=np.float64).reshape(1, -1),',
+        '"returns": np.asarray(returns, dtype=np.float64).reshape(-1, 1),',
+        EX,
+    ),
+    (
+        "E3: logs.mat written in place (not atomic)",
+        "pets/runlog.py",
+        "write_atomic(path, lambda tmp: scipy.io.savemat(tmp, data))",
+        "scipy.io.savemat(path, data)",
+        EX,
+    ),
+    (
+        "E4: progress.csv written in place (not atomic)",
+        "pets/runlog.py",
+        "write_text_atomic(path, buf.getvalue())",
+        'Path(path).write_text(buf.getvalue(), encoding="utf-8")',
+        EX,
+    ),
+    (
+        "E5: returns include the initial random rollouts",
+        "pets/experiment.py",
+        "            state.episodes = self.collect(state, loop.ninit_rollouts, None, 0)\n",
+        "            state.episodes = self.collect(state, loop.ninit_rollouts, None, 0)\n            state.returns.extend(e.ret for e in state.episodes)\n",
+        EX,
+    ),
+    (
+        "E6: progress max_return is this iteration's max, not max-so-far",
+        "pets/experiment.py",
+        "max_return=float(max(state.returns)),",
+        "max_return=float(max(new_returns)),",
+        EX,
+    ),
+    (
+        "E7: progress env_steps counts every evaluation rollout",
+        "pets/experiment.py",
+        "env_steps=(loop.ninit_rollouts + i * loop.nrollouts_per_iter) * task_hor,",
+        "env_steps=(loop.ninit_rollouts + i * count) * task_hor,",
+        EX,
+    ),
+    (
+        "E8: progress episode_return is the first evaluation only",
+        "pets/experiment.py",
+        "episode_return=float(np.mean(new_returns)),",
+        "episode_return=float(new_returns[0]),",
+        EX,
+    ),
+    (
+        "E9: checkpoint written before training (resume skips a training)",
+        "pets/experiment.py",
+        "            if i < loop.ntrain_iters:\n                self.train(state)\n            state.iteration = i\n            self.checkpoint(state)\n",
+        "            state.iteration = i\n            self.checkpoint(state)\n            if i < loop.ntrain_iters:\n                self.train(state)\n",
+        EX,
+    ),
+    (
+        "E10: stale temp files never match the cleanup glob",
+        "pets/experiment.py",
+        'for stale in outdir.rglob(".*.tmp*"):',
+        'for stale in outdir.rglob("*.tmp"):',
+        EX,
+    ),
+    (
+        "E11: resume accepts a run of another seed",
+        "pets/experiment.py",
+        'if k not in ("device", "threads", "precision")}',
+        'if k not in ("device", "threads", "precision", "seed")}',
+        EX,
+    ),
+    (
+        "E12: finished run does not rewrite a deleted progress.csv",
+        "pets/experiment.py",
+        "        runlog.write_logs(self.outdir / runlog.LOGS_FILE, state.episodes, state.returns)\n        runlog.write_progress(self.outdir / runlog.PROGRESS_FILE, state.progress)\n        save_model(self.outdir / runlog.MODEL_FILE, self.model, self.optimizer)\n        log.info(",
+        "        runlog.write_logs(self.outdir / runlog.LOGS_FILE, state.episodes, state.returns)\n        save_model(self.outdir / runlog.MODEL_FILE, self.model, self.optimizer)\n        log.info(",
+        EX,
+    ),
+    (
+        "A1: max-so-far with np.maximum (a NaN return poisons it)",
+        "pets/analysis/load.py",
+        "best = np.fmax.accumulate(returns)",
+        "best = np.maximum.accumulate(returns)",
+        AN,
+    ),
+    (
+        "A2: max-so-far read at the first evaluation of each iteration",
+        "pets/analysis/load.py",
+        ".reshape(-1, info.neval)[:, -1]",
+        ".reshape(-1, info.neval)[:, 0]",
+        AN,
+    ),
+    (
+        "A3: progress env_steps fallback leaves out the random rollouts",
+        "pets/analysis/load.py",
+        "            else info.env_steps(iteration)",
+        "            else iteration * info.nrollouts_per_iter * info.task_hor",
+        AN,
+    ),
+    (
+        "A4: missing diagnostic column read as 0, not NaN",
+        "pets/analysis/load.py",
+        "return np.full(n, np.nan)",
+        "return np.zeros(n)",
+        AN,
+    ),
+    (
+        "A5: task_hor of an original log from the rewards' first axis",
+        "pets/analysis/load.py",
+        "return returns.astype(np.float64).ravel(), int(rewards.shape[1])",
+        "return returns.astype(np.float64).ravel(), int(rewards.shape[0])",
+        AN,
+    ),
+    (
+        "T1: steps_to_threshold takes the last hit, not the first",
+        "pets/analysis/tables.py",
+        'float(curve.loc[hit[0], "env_steps"])',
+        'float(curve.loc[hit[-1], "env_steps"])',
+        AN,
+    ),
+    (
+        "T2: steps_to_threshold needs > threshold, not >=",
+        "pets/analysis/tables.py",
+        'curve["max_return"].to_numpy() >= threshold',
+        'curve["max_return"].to_numpy() > threshold',
+        AN,
+    ),
+    (
+        "T3: threshold curve is the seed median, not the mean",
+        "pets/analysis/tables.py",
+        'max_return=("max_return", "mean")',
+        'max_return=("max_return", "median")',
+        AN,
+    ),
+    (
+        "T4: standard error sd/√(n−1)",
+        "pets/analysis/tables.py",
+        'out["se"] = out["sd"] / np.sqrt(out["n"])',
+        'out["se"] = out["sd"] / np.sqrt(out["n"] - 1)',
+        AN,
+    ),
+    (
+        "T5: margin_sd from the final raw return, not max-so-far",
+        "pets/analysis/tables.py",
+        '"margin_sd": margin_in_sd(float(best.mean()), rand),',
+        '"margin_sd": margin_in_sd(float(last.mean()), rand),',
+        AN,
+    ),
+    (
+        "T6: final_env_steps of the shortest seed",
+        "pets/analysis/tables.py",
+        'final_steps = int(final["env_steps"].max())',
+        'final_steps = int(final["env_steps"].min())',
+        AN,
+    ),
+]
+
+
 def run_mutant(root: Path, name: str, path: str, old: str, new: str, tests: list[str]) -> str:
     """Plant, test, restore; return the verdict line."""
     full = root / path

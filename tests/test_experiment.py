@@ -206,6 +206,19 @@ def _progress_rows(run_dir: Path) -> int:
     return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
 
 
+def test_temporary_files_left_by_a_killed_write_are_removed_when_the_run_restarts(
+    tmp_path: Path,
+) -> None:
+    # The names pets.fileio.atomic_path gives (".<stem>.<random>.tmp<suffix>"), as a SIGKILL
+    # in the middle of a write leaves them; a kill's timing makes them rare in the test above.
+    stale = [tmp_path / ".logs.k2j4x8.tmp.mat", tmp_path / ".checkpoint.q0z1.tmp.pt"]
+    for path in stale:
+        path.write_bytes(b"partial")
+    assert main(tiny_args("cartpole", tmp_path, [("exp_cfg.exp_cfg.ntrain_iters", "1")])) == 0
+    assert not any(path.exists() for path in stale)
+    assert load_logs(tmp_path)["returns"].shape == (1, 1)
+
+
 @pytest.mark.parametrize(
     "killed_after",
     ["progress row 1", "checkpoint of iteration 1"],
