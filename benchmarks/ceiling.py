@@ -1,6 +1,7 @@
 """How close eager torch can get to issue 14's floors: a re-plan and a training step taken apart.
 
-    python benchmarks/ceiling.py [--env ENV ...] [--threads N ...] [--repeats R]
+    python benchmarks/ceiling.py [--what {train,plan,layers} ...] [--env ENV ...]
+        [--threads N ...] [--repeats R] [--compile]
 
 Times, interleaved in one process (`pets.bench.timing.interleaved`), at each thread count:
 
@@ -42,11 +43,11 @@ from pets.envs import ENV_NAMES, make_env, make_task
 from pets.experiment import build_controller, build_model
 from pets.models import Ensemble
 from pets.models.ensemble import EnsembleLinear
-from pets.models.fused_step import FusedStep, row_scale
+from pets.models.fused_step import FusedStep
 from pets.models.losses import model_loss
 from pets.models.training import make_optimizer
 from pets.mpc import MPC
-from pets.planning_forward import PlanningForward, _softplus_
+from pets.planning_forward import PlanningForward
 
 CPU = torch.device("cpu")
 BATCH, STEPS = 32, 100
@@ -64,14 +65,7 @@ class _NoBiasSwish(PlanningForward):
         h = self.input
         for layer, out in zip(model.layers, self.outputs, strict=True):
             h = torch.bmm(h, cast(EnsembleLinear, layer).weight, out=out)
-        mean, raw = h.split(self.out_dim, dim=-1)
-        assert self.var is not None and model.max_logvar is not None  # PE
-        assert model.min_logvar is not None
-        # The log-variance bounds and exp as PlanningForward runs them.
-        t = torch.sub(model.max_logvar, raw, out=self.var)
-        upper = torch.sub(model.max_logvar, _softplus_(t), out=t)
-        t = _softplus_(upper.sub_(model.min_logvar))
-        return mean, torch.add(model.min_logvar, t, out=t).exp_()
+        return self._moments(model, h)  # the log-variance bounds and exp, as PlanningForward
 
 
 def plan_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
@@ -113,10 +107,7 @@ def plan_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
 def train_variants(env: str, compile: bool = False) -> tuple[dict[str, Callable[[], object]], int]:
     """The train variants of `env` and the steps per call."""
     model, lr = train._build(env, CPU)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(train.DATA_ROWS, model.in_dim, generator=gen)
-    y = torch.randn(train.DATA_ROWS, model.out_dim, generator=gen)
-    idx = torch.randint(train.DATA_ROWS, (64, model.ensemble_size, BATCH), generator=gen)
+    data = train.bench_data(model, BATCH, CPU)
     floor = train.matmul_floor(model, BATCH, STEPS)
 
     adam_model = copy.deepcopy(model)
@@ -128,28 +119,19 @@ def train_variants(env: str, compile: bool = False) -> tuple[dict[str, Callable[
         for _ in range(STEPS):
             adam.step_with_decay(decays)
 
-    step_model = copy.deepcopy(model)
-    step = FusedStep(step_model, make_optimizer(step_model, lr), BATCH)
-    x_scaled, scale = step_model.scaler(x), row_scale(torch.ones(BATCH), model.out_dim)
-
-    def fused() -> None:
-        for i in range(STEPS):
-            step(x_scaled, y, idx[i % idx.shape[0]], scale)
-
     variants: dict[str, Callable[[], object]] = {
         "floor": floor,
         "floor+adam": floor_adam,
-        "fused-step": fused,
+        "fused-step": train._fused_steps(copy.deepcopy(model), lr, data, STEPS),
     }
     if compile:
-        variants["compiled"] = _compiled_steps(copy.deepcopy(model), lr, x, y, idx)
+        variants["compiled"] = _compiled_steps(copy.deepcopy(model), lr, data)
     return variants, STEPS
 
 
-def _compiled_steps(
-    model: Ensemble, lr: float, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
-) -> Callable[[], None]:
+def _compiled_steps(model: Ensemble, lr: float, data: train.Data) -> Callable[[], None]:
     """`STEPS` autograd steps of `model_loss` compiled by inductor, each with the fused Adam."""
+    x, y, idx, _ = data
     optimizer = make_optimizer(model, lr)
     no_decay = [0.0] * len(optimizer.params)  # model_loss holds the weight decay itself
     loss = torch.compile(lambda xb, yb: model_loss(model, xb, yb), dynamic=False)
@@ -200,7 +182,7 @@ def layer_variants(env: str) -> tuple[dict[str, Callable[[], object]], int]:
     }, LAYER_FORWARDS
 
 
-BUILDERS = {"train": train_variants, "plan": plan_variants, "layers": layer_variants}
+WHAT = ("train", "plan", "layers")
 
 
 def main() -> None:
@@ -209,18 +191,21 @@ def main() -> None:
     parser.add_argument("--threads", nargs="+", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="train: add the compiled step")
-    parser.add_argument("--what", nargs="+", choices=tuple(BUILDERS), default=list(BUILDERS))
+    parser.add_argument("--what", nargs="+", choices=WHAT, default=list(WHAT))
     args = parser.parse_args()
     threads = thread_counts(args.threads)
     print(f"{'what':6} {'env':12} {'threads':>7} {'variant':14} {'ms':>10} {'floor_ratio':>11}")
+    builders: dict[str, Callable[[str], tuple[dict[str, Callable[[], object]], int]]] = {
+        "train": lambda env: train_variants(env, args.compile),
+        "plan": plan_variants,
+        "layers": layer_variants,
+    }
     for what in args.what:
-        build = BUILDERS[what]
         for env in args.env:
-            variants, per_call = (
-                train_variants(env, args.compile) if what == "train" else build(env)
+            variants, per_call = builders[what](env)
+            timings = interleaved(
+                variants, repeats=args.repeats, warmup=1, device=CPU, threads=threads
             )
-            timings = interleaved(variants, repeats=args.repeats, warmup=1, device=CPU,
-                                  threads=threads)  # fmt: skip
             for n in threads:
                 floor = timings[("floor", n)].seconds
                 for name in variants:

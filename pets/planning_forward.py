@@ -96,6 +96,10 @@ class PlanningForward:
             if i < last:
                 F.silu(out, inplace=True)  # swish
             h = out
+        return self._moments(model, h)
+
+    def _moments(self, model: Ensemble, h: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The output layer's [E, rows, d_out (·2)] split into mean and bounded variance."""
         if self.var is None or model.max_logvar is None or model.min_logvar is None:
             return h, None
         mean, raw = h.split(self.out_dim, dim=-1)  # [E, rows, 2·d_out] -> 2 × [E, rows, d_out]

@@ -61,6 +61,15 @@ def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
     return model, cfg.ctrl_cfg.prop_cfg.model_init_cfg.lr
 
 
+def bench_data(model: Ensemble, batch: int, device: torch.device) -> Data:
+    """Random inputs and targets, 64 minibatches of row indices per member, all-ones weights."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(DATA_ROWS, model.in_dim, generator=gen).to(device)
+    y = torch.randn(DATA_ROWS, model.out_dim, generator=gen).to(device)
+    idx = torch.randint(DATA_ROWS, (64, model.ensemble_size, batch), generator=gen).to(device)
+    return x, y, idx, torch.ones(batch, device=device)
+
+
 def step_flops(model: Ensemble, batch: int) -> float:
     """FLOPs (2 per MAC) of one step's matmuls: forward, weight and (layers > 0) input gradients."""
     per_member = 0
@@ -198,12 +207,8 @@ def _graph_step(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[
 def _bench_env(
     env: str, device: torch.device, steps: int, batch: int, repeats: int, threads: list[int]
 ) -> list[dict[str, object]]:
-    gen = torch.Generator().manual_seed(0)
     model, lr = _build(env, device)
-    x = torch.randn(DATA_ROWS, model.in_dim, generator=gen).to(device)
-    y = torch.randn(DATA_ROWS, model.out_dim, generator=gen).to(device)
-    idx = torch.randint(DATA_ROWS, (64, model.ensemble_size, batch), generator=gen).to(device)
-    data = (x, y, idx, torch.ones(batch, device=device))
+    data = bench_data(model, batch, device)
     fit_steps = EPOCHS * (steps // EPOCHS)
 
     def own() -> Ensemble:
