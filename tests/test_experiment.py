@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -192,25 +193,11 @@ def test_progress_times_are_real_durations(tmp_path: Path) -> None:
             assert 0.0 < float(row[key]) < wall, (key, row[key], wall)
 
 
-def _checkpointed_iteration(run_dir: Path) -> int:
-    """The iteration of the run's checkpoint on disk (-1 before the first one)."""
-    try:
-        ckpt = torch.load(run_dir / runlog.CHECKPOINT_FILE, weights_only=False)
-    except FileNotFoundError:  # written atomically: absent or whole
-        return -1
-    return int(ckpt["iteration"])
-
-
-def _progress_rows(run_dir: Path) -> int:
-    path = run_dir / runlog.PROGRESS_FILE
-    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
-
-
 def test_temporary_files_left_by_a_killed_write_are_removed_when_the_run_restarts(
     tmp_path: Path,
 ) -> None:
     # The names pets.fileio.atomic_path gives (".<stem>.<random>.tmp<suffix>"), as a SIGKILL
-    # in the middle of a write leaves them; a kill's timing makes them rare in the test above.
+    # in the middle of a write leaves them; a kill's timing makes them rare in the kill test below.
     stale = [tmp_path / ".logs.k2j4x8.tmp.mat", tmp_path / ".checkpoint.q0z1.tmp.pt"]
     for path in stale:
         path.write_bytes(b"partial")
@@ -219,12 +206,30 @@ def test_temporary_files_left_by_a_killed_write_are_removed_when_the_run_restart
     assert load_logs(tmp_path)["returns"].shape == (1, 1)
 
 
+def checkpoint_iteration(run_dir: Path) -> int:
+    """The iteration of the run's checkpoint (raises if there is none: it is written whole)."""
+    return int(torch.load(run_dir / runlog.CHECKPOINT_FILE, weights_only=True)["iteration"])
+
+
+def progress_rows(run_dir: Path) -> int:
+    """Rows of the run's progress.csv (finished iterations), 0 before the first."""
+    path = run_dir / runlog.PROGRESS_FILE
+    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
+
+
 @pytest.mark.parametrize(
-    "killed_after",
-    ["progress row 1", "checkpoint of iteration 1"],
+    "finished",
+    [
+        lambda run_dir: progress_rows(run_dir) >= 1,
+        lambda run_dir: (
+            (run_dir / runlog.CHECKPOINT_FILE).is_file() and checkpoint_iteration(run_dir) >= 1
+        ),
+    ],
     ids=["row1", "checkpoint1"],
 )
-def test_killed_run_resumes_to_the_same_logs(tmp_path: Path, killed_after: str) -> None:
+def test_killed_run_resumes_to_the_same_logs(
+    tmp_path: Path, finished: Callable[[Path], bool]
+) -> None:
     """SIGKILL a run after its first finished iteration; restarting it must end bit-identical.
 
     Killed as soon as progress row 1 appears, the run resumes from the random rollouts'
@@ -241,9 +246,7 @@ def test_killed_run_resumes_to_the_same_logs(tmp_path: Path, killed_after: str) 
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if killed_after == "progress row 1" and _progress_rows(killed) >= 1:
-            break
-        if killed_after != "progress row 1" and _checkpointed_iteration(killed) >= 1:
+        if finished(killed):
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

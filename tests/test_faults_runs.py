@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_experiment import load_logs, tiny_args
+from test_experiment import checkpoint_iteration, load_logs, progress_rows, tiny_args
 
-from pets import runlog
 from pets.cli import main
 
 THREE_ITERS = [("exp_cfg.exp_cfg.ntrain_iters", "3"), ("exp_cfg.sim_cfg.task_hor", "5")]
@@ -45,18 +44,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]
 
 def start_and_wait_for_iteration_1(run_dir: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(command(run_dir), env=ENV, stderr=subprocess.PIPE, text=True)
-    progress = run_dir / runlog.PROGRESS_FILE
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if progress.is_file() and len(progress.read_text().splitlines()) >= 2:  # header + row 1
+        if progress_rows(run_dir) >= 1:
             return proc
         time.sleep(0.02)
     proc.kill()
     raise AssertionError("the run never finished iteration 1")
-
-
-def checkpoint_iteration(run_dir: Path) -> int:
-    return int(torch.load(run_dir / runlog.CHECKPOINT_FILE, weights_only=True)["iteration"])
 
 
 def assert_resumes_to(run_dir: Path, reference: dict[str, np.ndarray]) -> None:

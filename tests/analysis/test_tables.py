@@ -227,10 +227,10 @@ def test_steps_to_threshold_is_the_first_iteration_where_the_seed_mean_reaches_i
     # Exactly at the threshold counts as reached (0.9 · 180 = 162 exactly in floats).
     at = _cell({0: [150, 162], 1: [100, 162], 2: [161, 162]}, [20, 30])
     assert steps_to_threshold(at, 0.9 * 180.0) == (30.0, 3)
-    # Never reached by the mean, though one seed's own curve does.
-    assert steps_to_threshold(at, 162.5) == (pytest.approx(math.nan, nan_ok=True), 0)
-    never = _cell({0: [100, 170], 1: [100, 120]}, [20, 30])
-    steps, reached = steps_to_threshold(never, 162.0)
+    # Reached by no seed; then by one seed's own curve but not by the mean.
+    steps, reached = steps_to_threshold(at, 162.5)
+    assert math.isnan(steps) and reached == 0
+    steps, reached = steps_to_threshold(_cell({0: [100, 170], 1: [100, 120]}, [20, 30]), 162.0)
     assert math.isnan(steps) and reached == 1
 
 
