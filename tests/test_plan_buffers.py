@@ -5,7 +5,7 @@ of `reference_planning.propagate_reference`, and the eager candidate cost writte
 it was before the buffers (cat of inputs, grouping copies, fresh tensors per op). Where the
 layers' `bmm` + bias `add_` rounds as `baddbmm` does (inner dims ≤ 200 on this CPU), results
 must be equal bit for bit; for cartpole's 500-wide layers costs must stay within 1e-5 relative
-(issue 14 item 5).
+(the bound for any change that alters the planner's float rounding).
 """
 
 from __future__ import annotations
