@@ -141,7 +141,7 @@ def summary(outdir: Path) -> str:
     parts.append("cartpole PE-TSinf runs (paper planner settings):")
     header = ["run", "iterations", "last return", "max return", "ms/action", "last train s"]
     parts.append(format_rows(header, runs) if runs else "  (missing)")
-    parts.append("targets (issue 16; recorded, never asserted):")
+    parts.append("targets (docs/spec/reference-numbers.md §6; recorded, never asserted):")
     parts += targets(plan, train)
     return "\n".join(parts)
 

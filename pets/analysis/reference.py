@@ -33,7 +33,7 @@ class Reference:
 
 _QUANVUONG = (
     "TF original re-run, max-so-far, 1 seed, read off the plots of "
-    "quanvuong/handful-of-trials-pytorch (pets-facts §10, peers-and-numbers §4)"
+    "quanvuong/handful-of-trials-pytorch (docs/spec/reference-numbers.md §1)"
 )
 
 REFERENCES: dict[str, Reference] = {
@@ -47,7 +47,7 @@ REFERENCES: dict[str, Reference] = {
         15_000.0,
         300_000,
         "paper-level return, approximate: PETS paper Fig. 3 as quoted by the "
-        "quanvuong/handful-of-trials-pytorch README (pets-facts §10, peers-and-numbers §4)",
+        "quanvuong/handful-of-trials-pytorch README (docs/spec/reference-numbers.md §1)",
         ((300_000, 15_000.0),),
     ),
 }
