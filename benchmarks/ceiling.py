@@ -1,4 +1,4 @@
-"""How close eager torch can get to issue 14's floors: a re-plan and a training step taken apart.
+"""How close eager torch can get to its matmul floors: a re-plan and a training step taken apart.
 
     python benchmarks/ceiling.py [--what {train,plan,layers} ...] [--env ENV ...]
         [--threads N ...] [--repeats R] [--compile]
@@ -18,14 +18,15 @@ Times, interleaved in one process (`pets.bench.timing.interleaved`), at each thr
     what a step costs if everything else in it were free;
   - `fused-step`: the CPU training step `fit` runs (`FusedStep`);
   - `compiled` (with `--compile`): `torch.compile` (inductor, default mode) of `model_loss`'s
-    forward and backward, then the same fused Adam: the issue's compile idea for training.
+    forward and backward, then the same fused Adam: compiling, weighed for training.
 
 - layers, per env: one ensemble forward at the re-plan's shapes (rows = popsize · npart / E),
   as `bmm` alone (`floor`), `bmm` + swish, and `bmm` + bias + swish (what `PlanningForward`
   runs per layer), each layer into its own buffer: what swish costs even fused with the bias.
 
-Prints one row per variant with its time and `floor_ratio` (floor / variant). Not imported by
-`pets`; results in benchmarks/README.md.
+Prints one row per variant with its time and `floor_ratio` (floor / variant), to weigh against
+the CPU targets of `docs/spec/reference-numbers.md` §6. Not imported by `pets`; results in
+benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one prepared GPU check of pets (issue 16): on one H100/H200, in at most 9 minutes,
+# The one prepared GPU check of pets (targets: docs/spec/reference-numbers.md §6): on one
+# H100/H200, in at most 9 minutes,
 #   1. pip install of this repo (and, from a local wheel folder, what the device image lacks),
 #   2. pytest -m gpu,
 #   3. pets bench plan and pets bench train on CUDA (eager vs captured vs TF32, with the floor

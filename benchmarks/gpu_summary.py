@@ -12,7 +12,7 @@ import csv
 import sys
 from pathlib import Path
 
-# Issue 16's targets on one H200 (recorded here, never asserted).
+# The GPU targets of docs/spec/reference-numbers.md §6 on one H200 (recorded, never asserted).
 TARGET_REPLAN_MS = 10.0  # half-cheetah re-plan at the paper's settings, fp32 captured
 TARGET_STEPS_PER_S = 2000.0  # training steps/s at batch 32
 PLAN_ORDER = ("floor", "planner", "planner+graph", "planner+tf32", "planner+graph+tf32")
@@ -141,7 +141,7 @@ def summary(outdir: Path) -> str:
     parts.append("cartpole PE-TSinf runs (paper planner settings):")
     header = ["run", "iterations", "last return", "max return", "ms/action", "last train s"]
     parts.append(format_rows(header, runs) if runs else "  (missing)")
-    parts.append("targets (issue 16; recorded, never asserted):")
+    parts.append("targets (docs/spec/reference-numbers.md §6; recorded, never asserted):")
     parts += targets(plan, train)
     return "\n".join(parts)
 

@@ -1,9 +1,9 @@
 """The scale every learning result is read against: a uniformly random policy's returns.
 
 The policy is the one a run starts with (`pets.rollout.RandomPolicy`, uniform in the action
-box, spec §6.1), on the same env and episode length, so "far above random" means above what a
-run's own initial rollouts score. The recorded numbers live in `pets.analysis.reference`
-(`RANDOM_POLICY`); `tools/random_policy.py` regenerates them.
+box, `docs/spec/pets-facts.md` §6.1), on the same env and episode length, so "far above random"
+means above what a run's own initial rollouts score. The recorded numbers live in
+`pets.analysis.reference` (`RANDOM_POLICY`); `tools/random_policy.py` regenerates them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A run's objects from its Config: seeded random streams, the model, its optimiser, the MPC.
 
 Split from `pets.experiment` (the loop) so the pieces a benchmark or a test builds are exactly
-the ones a run builds (spec/pets-facts.md §4.2, §5, §6).
+the ones a run builds (docs/spec/pets-facts.md §4.2, §5, §6).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def make_rngs(seed: int, device: torch.device) -> Rngs:
 def build_model(
     cfg: Config, task: Any, device: torch.device, generator: torch.Generator | None = None
 ) -> Ensemble | SparseGP:
-    """A fresh model of the configured type and the env's architecture (spec §4.2, §5).
+    """A fresh model of the configured type and the env's architecture (§4.2, §5).
 
     Args:
         cfg: the run's configuration (model type, ensemble size, architecture).
@@ -91,7 +91,7 @@ def build_model(
 def build_controller(
     cfg: Config, task: Any, model: Ensemble | SparseGP, generator: torch.Generator
 ) -> MPC:
-    """The MPC controller with the configured propagation and optimizer (spec §6)."""
+    """The MPC controller with the configured propagation and optimizer (§6)."""
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
     device = next(model.buffers() if isinstance(model, SparseGP) else model.parameters()).device
     propagation = Propagation(

@@ -154,7 +154,7 @@ def _cmd_mbexp(args: argparse.Namespace) -> int:
 def _cmd_render(args: argparse.Namespace) -> int:
     from pets.config import build_config
 
-    # PETS: render.py appends these overrides after the user's (spec §7.2).
+    # PETS: render.py appends these overrides after the user's (docs/spec/pets-facts.md §7.2).
     forced = [
         ("ctrl_cfg.prop_cfg.model_init_cfg.model_dir", str(args.model_dir)),
         ("ctrl_cfg.prop_cfg.model_init_cfg.load_model", "True"),

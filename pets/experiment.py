@@ -1,6 +1,7 @@
-"""The PETS trial loop (spec/pets-facts.md §7): random rollouts, then train → act → log, resumable.
+"""The PETS trial loop: random rollouts, then train → act → log, resumable.
 
-Owns the experiment: the run directory and its lock, rollouts, training data, logging every
+The loop is the original's (`docs/spec/pets-facts.md` §7). Owns the experiment: the run
+directory and its lock, rollouts, training data, logging every
 finished iteration atomically, stopping on a signal and resuming a killed run from its
 checkpoint (`pets.checkpoint`); the objects come from `pets.building`. Knows nothing of
 Snakemake or the command line.
@@ -120,7 +121,7 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Run:
-    """The objects of one run, built from its Config; `execute` is the loop of spec §7."""
+    """The objects of one run, built from its Config; `execute` is the loop of §7."""
 
     finished: int | None = None  # iterations in the checkpoint on disk (None: none yet)
 

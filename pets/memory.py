@@ -4,10 +4,10 @@ A re-plan allocates and frees megabyte-sized temporaries at every horizon step. 
 defaults a freed block above the dynamic mmap threshold goes back to the kernel (`munmap`), and
 the top of the heap is trimmed once 128 KiB are free, so the next step faults the same pages in
 again: up to millions of minor faults and seconds of system time per paper-size re-plan,
-depending on the process's allocation history rather than on its code (issue 14). Fixed
-thresholds make freed memory stay in the process and be reused. Set once, at `pets` start-up,
-before the first large allocation; the cost is that the process's resident size does not shrink
-after a peak (at most the planner's working set, tens of MB). Imports no torch.
+depending on the process's allocation history rather than on its code (`benchmarks/README.md`).
+Fixed thresholds make freed memory stay in the process and be reused. Set once, at `pets`
+start-up, before the first large allocation; the cost is that the process's resident size does
+not shrink after a peak (at most the planner's working set, tens of MB). Imports no torch.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The MPC controller of PETS: candidate costs, warm start, action buffer, prediction logging.
 
-Owns `spec/pets-facts.md` §6.1, §6.2 and §6.7: the cost of candidate action sequences from a task,
-a model and a propagation; the controller that re-plans every `per` steps with a shifted warm
-start; and the re-propagation of a chosen plan for logging. Everything stays on the model's
+Owns `docs/spec/pets-facts.md` §6.1, §6.2 and §6.7: the cost of candidate action sequences from
+a task, a model and a propagation; the controller that re-plans every `per` steps with a shifted
+warm start; and the re-propagation of a chosen plan for logging. Everything stays on the model's
 device; `MPC.act` is the only host-device boundary. Knows nothing of file formats or training.
 Random actions before the first training are the experiment's business, not the MPC's.
 """
@@ -36,7 +36,7 @@ __all__ = [
     "shift_plan",
 ]
 
-NAN_COST = 1e6  # spec/pets-facts.md §6.2 (§12.11): NaN particle totals cost this much
+NAN_COST = 1e6  # docs/spec/pets-facts.md §6.2: NaN particle totals cost this much
 REPLAN_WARMUP = 2  # eager re-plans rehearsed on a side stream before a capture
 
 
@@ -117,7 +117,7 @@ def candidate_costs(
     actions: Tensor,
     generator: torch.Generator,
 ) -> Tensor:
-    """Score candidate action sequences by propagating particles (`spec/pets-facts.md` §6.2).
+    """Score candidate action sequences by propagating particles (`docs/spec/pets-facts.md` §6.2).
 
     All `N·P` particles start at `obs`; a particle's total is
     `Σ_t obs_cost(s_{t+1}) + ac_cost(a_t)` over the horizon (no discount); NaN totals become
@@ -155,7 +155,7 @@ def predict_trajectories(
     plan: Tensor,
     generator: torch.Generator,
 ) -> Tensor:
-    """Propagate P particles along one plan and keep every state (`spec/pets-facts.md` §6.7).
+    """Propagate P particles along one plan and keep every state (`docs/spec/pets-facts.md` §6.7).
 
     Args:
         task: planning side of the task.
@@ -180,7 +180,7 @@ def predict_trajectories(
 
 
 class MPC:
-    """Model-predictive control with a warm-started optimizer (`spec/pets-facts.md` §6.1).
+    """Model-predictive control with a warm-started optimizer (`docs/spec/pets-facts.md` §6.1).
 
     Every `per` steps the optimizer solves from the previous solution shifted left by `per` steps
     (padded with the bounds' midpoint, which is 0 in all four tasks as the original's zeros) and

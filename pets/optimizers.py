@@ -1,6 +1,6 @@
 """Optimizers over action sequences: the cross-entropy method and random shooting.
 
-Owns CEM (`spec/pets-facts.md` §6.5) and random shooting (§6.6). Both minimise a batched cost
+Owns CEM (`docs/spec/pets-facts.md` §6.5) and random shooting (§6.6). Both minimise a batched cost
 function `cost_fn(actions [N, H, a]) -> [N]` over sequences inside the box `[lb, ub]`, on the
 device of the bounds, with a fixed number of steps and no host-device synchronisation, so a whole
 solve can be captured as a CUDA graph. Knows nothing of models, tasks or propagation.
@@ -21,7 +21,7 @@ __all__ = ["CEMOptimizer", "CostFn", "RandomOptimizer", "truncated_standard_norm
 CostFn = Callable[[Tensor], Tensor]
 """Maps candidate action sequences [N, H, a] to their costs [N] (lower is better)."""
 
-# spec/pets-facts.md §6.5: TF's truncated_normal keeps draws within two standard deviations.
+# docs/spec/pets-facts.md §6.5: TF's truncated_normal keeps draws within two standard deviations.
 TRUNCATION = 2.0
 _ERF_TRUNCATION = math.erf(TRUNCATION / math.sqrt(2.0))  # P(|Z| ≤ 2) = 0.9545
 
@@ -51,7 +51,7 @@ def _check_bounds(lb: Tensor, ub: Tensor) -> None:
 
 
 class CEMOptimizer:
-    """The cross-entropy method of the original (`spec/pets-facts.md` §6.5), TF branch.
+    """The cross-entropy method of the original (`docs/spec/pets-facts.md` §6.5), TF branch.
 
     Each iteration: clip the variance so two standard deviations stay inside the bounds,
     `c = min(((m − lb)/2)², ((ub − m)/2)², v)`; draw `popsize` sequences from N(m, c) truncated at
@@ -148,7 +148,7 @@ class CEMOptimizer:
 
 
 class RandomOptimizer:
-    """Random shooting (`spec/pets-facts.md` §6.6): the best of `popsize` uniform sequences.
+    """Random shooting (`docs/spec/pets-facts.md` §6.6): the best of `popsize` uniform sequences.
 
     Args:
         popsize: N, sequences drawn uniformly in the box.

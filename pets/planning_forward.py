@@ -1,11 +1,12 @@
 """The ensemble forward of a re-plan's TS propagation, run in buffers allocated once.
 
 Owns the planner's copy of `pets.models.Ensemble.forward` (scaler, swish layers, output split,
-log-variance bounds, exp; `spec/pets-facts.md` §5.2–§5.3) for one fixed set of shapes. A
+log-variance bounds, exp; `docs/spec/pets-facts.md` §5.2–§5.3) for one fixed set of shapes. A
 re-plan runs this forward `max_iters · H` times with the same shapes, so every intermediate gets
 one buffer, written in place, instead of a fresh tensor per op: no allocator work and no page
-faults per forward (glibc hands large freed blocks back to the kernel and faults them in again,
-issue 14), and a CUDA graph of the re-plan reads and writes the same addresses every replay.
+faults per forward (glibc hands large freed blocks back to the kernel and faults them in again;
+`benchmarks/README.md` measures it), and a CUDA graph of the re-plan reads and writes the same
+addresses every replay.
 
 Each element-wise op is the one the eager forward runs, so results are bit for bit the eager
 ones, except the layers: `bmm` then `add_(bias)` (measured faster on the CPU than `baddbmm`)

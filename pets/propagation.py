@@ -1,6 +1,6 @@
 """Propagation of candidate × particle model inputs through a dynamics ensemble.
 
-Owns the five PETS propagation modes (`spec/pets-facts.md` §6.3): E, DS, TS1, TSinf and MM. One
+Owns the five PETS propagation modes (`docs/spec/pets-facts.md` §6.3): E, DS, TS1, TSinf and MM. One
 call maps the model inputs of all particles of all candidates, `[M, d_in]` with `M = N·P` in the
 original's candidate-major layout (row `m = n·P + p`), to one sampled model output per particle,
 `[M, d_out]`, with exactly one ensemble forward and no Python loop over particles, candidates or
@@ -41,7 +41,7 @@ class DynamicsModel(Protocol):
 
 
 class Propagation:
-    """Map particle model inputs to sampled model outputs (`spec/pets-facts.md` §6.3).
+    """Map particle model inputs to sampled model outputs (`docs/spec/pets-facts.md` §6.3).
 
     Holds static settings, plus the buffers of `propagate`'s TSinf forward (one set per shape,
     kept for the object's life, so a captured re-plan's addresses stay valid); randomness comes
@@ -265,7 +265,7 @@ def sample_gaussian(mean: Tensor, var: Tensor, generator: torch.Generator) -> Te
 def moment_match(samples: Tensor, npart: int, generator: torch.Generator) -> Tensor:
     """Replace each candidate's P samples by fresh draws from their fitted diagonal Gaussian.
 
-    The variance is the biased (1/P) one, as the original (`spec/pets-facts.md` §6.3).
+    The variance is the biased (1/P) one, as the original (`docs/spec/pets-facts.md` §6.3).
 
     Args:
         samples: [M, d_out] sampled model outputs, candidate-major.

@@ -1,6 +1,6 @@
 """Rollouts in the real environment: the random policy, one episode, training data, videos.
 
-Owns what happens between a policy and a gymnasium env (spec/pets-facts.md §7 step 4, §5.5).
+Owns what happens between a policy and a gymnasium env (docs/spec/pets-facts.md §7 step 4, §5.5).
 Knows nothing of configs, checkpoints or the trial loop.
 """
 
@@ -24,7 +24,7 @@ class Policy(Protocol):
 
 
 class RandomPolicy:
-    """Uniform random actions: the controller before its model is first trained (spec §6.1)."""
+    """Uniform random actions: the controller before its model is first trained (§6.1)."""
 
     def __init__(self, lb: np.ndarray, ub: np.ndarray, rng: np.random.Generator) -> None:
         self.lb, self.ub, self.rng = lb, ub, rng
@@ -46,7 +46,7 @@ def rollout(
     frames: list[np.ndarray] | None = None,
     on_step: Callable[[np.ndarray], None] | None = None,
 ) -> Episode:
-    """Run one episode of exactly `task_hor` steps (spec §7 step 4).
+    """Run one episode of exactly `task_hor` steps (§7 step 4).
 
     Args:
         env: a gymnasium env (episodes never terminate early).
@@ -88,7 +88,7 @@ def rollout(
 
 
 def training_data(task: Any, episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model inputs [obs_preproc(o_t), a_t] and targets targ_proc(o_t, o_{t+1}) (spec §5.5)."""
+    """Model inputs [obs_preproc(o_t), a_t] and targets targ_proc(o_t, o_{t+1}) (§5.5)."""
     obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
     nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
     act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))

@@ -1,8 +1,8 @@
 """What a run directory holds, and how each file is written (atomically) and read back.
 
-Owns the file formats of a run: `logs.mat` (the original's keys, real shapes; spec §7),
-`progress.csv`, `config.yaml`, `predictions.mat` and the resume checkpoint. Knows nothing of
-models, planners or environments beyond plain arrays.
+Owns the file formats of a run (`docs/spec/interfaces.md` §4): `logs.mat` (the original's keys,
+real shapes; `docs/spec/pets-facts.md` §7), `progress.csv`, `config.yaml`, `predictions.mat` and
+the resume checkpoint. Knows nothing of models, planners or environments beyond plain arrays.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 PREDICTIONS_FILE = "predictions.mat"
 
 # Keys of logs.mat and their number of axes: observations [N, T+1, d], actions [N, T, a],
-# rewards [N, T], returns [1, iters·neval] (spec/pets-facts.md §7; the README's shapes are off).
+# rewards [N, T], returns [1, iters·neval] (docs/spec/pets-facts.md §7; the README's are off).
 LOGS_NDIM = {"observations": 3, "actions": 3, "rewards": 2, "returns": 2}
 
 
@@ -74,7 +74,7 @@ def write_logs(path: Path, episodes: Sequence[Episode], returns: Sequence[float]
         "rewards": np.stack([e.rewards for e in episodes]),
         "returns": np.asarray(returns, dtype=np.float64).reshape(1, -1),
     }
-    import scipy.io  # here, not at import: it costs ~0.25 s of a run's start-up (issue 14)
+    import scipy.io  # here, not at import: ~0.25 s of a run's start-up (`pets bench startup`)
 
     write_atomic(path, lambda tmp: scipy.io.savemat(tmp, data))
 
@@ -121,7 +121,10 @@ def read_config(path: Path, *, remedy: str = "restore it from a copy") -> dict[s
 
 
 def write_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write predictions.mat (`predictions`, or `means`/`vars`; spec §6.7), atomically."""
+    """Write predictions.mat (`predictions`, or `means`/`vars`), atomically.
+
+    The keys are the original's (`docs/spec/pets-facts.md` §6.7).
+    """
     import scipy.io
 
     write_atomic(path, lambda tmp: scipy.io.savemat(tmp, dict(arrays)))

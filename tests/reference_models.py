@@ -1,4 +1,4 @@
-"""Float64 numpy loop references for the dynamics models, written from `spec/pets-facts.md` §5.
+"""Float64 numpy loop references for the dynamics models, written from `docs/spec/pets-facts.md` §5.
 
 Independent of `pets.models`: plain loops over members and layers, formulas as the spec states
 them. The tests hold the vectorised torch code to these.
@@ -76,7 +76,7 @@ def forward(net: NumpyNet, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None
 
 
 def loss(net: NumpyNet, x: np.ndarray, y: np.ndarray) -> float:
-    """The spec §5.3/§5.4 objective on member minibatches x [E, B, d_in], y [E, B, d_out]."""
+    """The §5.3/§5.4 objective on member minibatches x [E, B, d_in], y [E, B, d_out]."""
     mean, logvar = forward(net, x)
     total = 0.0
     for e in range(x.shape[0]):

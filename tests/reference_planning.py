@@ -1,13 +1,14 @@
 """Slow loop references of the planning kernels, and small stand-ins for models and tasks.
 
 Each reference walks over candidates, particles, members and samples one at a time, the way the
-spec describes the operation (`spec/pets-facts.md` §6), so the vectorised kernels in
+spec describes the operation (`docs/spec/pets-facts.md` §6), so the vectorised kernels in
 `pets.propagation`, `pets.optimizers` and `pets.mpc` can be held to them (torchrl style). The
 references consume the generator in the same order and shapes as the kernels (one draw of the
 whole noise tensor per step), so with equal generator states the outputs agree up to float
-rounding. The stand-ins follow the model interface of the contract (`ensemble_size`,
-`probabilistic`, `in_dim`, `out_dim`, `forward(x [E, B, d_in]) -> (mean, var | None)`) and the
-planning side of a task, with exactly known behaviour; no env or trained model is involved.
+rounding. The stand-ins follow the model interface of `docs/spec/interfaces.md` §1
+(`ensemble_size`, `probabilistic`, `in_dim`, `out_dim`, `forward(x [E, B, d_in]) -> (mean, var |
+None)`) and the planning side of a task, with exactly known behaviour; no env or trained model is
+involved.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-NAN_COST = 1e6  # spec/pets-facts.md §6.2, restated here on purpose (an independent oracle)
+NAN_COST = 1e6  # docs/spec/pets-facts.md §6.2, restated here on purpose (an independent oracle)
 
 # --- stand-ins -----------------------------------------------------------------------------------
 
@@ -126,7 +127,7 @@ def point_mass_model(obs_dim: int, ensemble_size: int, var: float | None) -> Aff
     return AffineEnsemble(w, torch.zeros(ensemble_size, d), variance)
 
 
-# --- propagation (spec §6.3) ----------------------------------------------------------------------
+# --- propagation (§6.3) ---------------------------------------------------------------------------
 
 
 def _member_moments(model: nn.Module, row: Tensor, member: int) -> tuple[Tensor, Tensor | None]:
@@ -137,7 +138,7 @@ def _member_moments(model: nn.Module, row: Tensor, member: int) -> tuple[Tensor,
 
 
 def _aggregate_row(model: nn.Module, row: Tensor) -> tuple[Tensor, Tensor]:
-    """Ensemble mean of means; mean of variances plus variance of means (spec §5.3–§5.4)."""
+    """Ensemble mean of means; mean of variances plus variance of means (§5.3–§5.4)."""
     e = model.ensemble_size
     moments = [_member_moments(model, row, k) for k in range(e)]
     mean = sum(mu for mu, _ in moments) / e
@@ -198,7 +199,7 @@ def propagate_reference(
     return torch.stack(out)
 
 
-# --- candidate cost (spec §6.2) -------------------------------------------------------------------
+# --- candidate cost (§6.2) ------------------------------------------------------------------------
 
 
 def candidate_costs_reference(
@@ -235,7 +236,7 @@ def candidate_costs_reference(
     return torch.tensor(costs, dtype=actions.dtype)
 
 
-# --- optimizers (spec §6.5, §6.6) -----------------------------------------------------------------
+# --- optimizers (§6.5, §6.6) ----------------------------------------------------------------------
 
 _STD = NormalDist()
 _PHI_LO, _PHI_HI = _STD.cdf(-2.0), _STD.cdf(2.0)
@@ -305,7 +306,7 @@ def random_reference(
 
 
 def shift_reference(plan: Tensor, per: int, pad: Tensor) -> Tensor:
-    """Warm start of spec §6.1: rows per..H−1 of the plan, then `per` rows of the padding."""
+    """Warm start of §6.1: rows per..H−1 of the plan, then `per` rows of the padding."""
     h = plan.shape[0]
     rows = [plan[t + per] if t + per < h else pad[t + per - h] for t in range(h)]
     return torch.stack(rows)

@@ -1,8 +1,9 @@
 """benchmarks/gpu-check.sh and its summary, as far as a machine without a GPU can check them.
 
-Oracles: the 9-minute budget of issue 16 for the steps' timeouts; the script's documented
-errors; for the summary, bench tables written by `pets.cli.format_table` from hand-made rows and
-progress files written by `pets.runlog`, whose values must reappear in the right cells.
+Oracles: the 9-minute budget (`docs/spec/reference-numbers.md` §6) for the steps' timeouts; the
+script's documented errors; for the summary, bench tables written by `pets.cli.format_table` from
+hand-made rows and progress files written by `pets.runlog`, whose values must reappear in the
+right cells.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pets.runlog import ProgressRow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu-check.sh"
-BUDGET_S = 9 * 60  # issue 16: the whole check within 9 minutes on one H100/H200
+BUDGET_S = 9 * 60  # the whole check within 9 minutes on one H100/H200
 
 
 def _summary_module() -> ModuleType:

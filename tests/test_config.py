@@ -1,4 +1,7 @@
-"""The config tree against the original's defaults, type map and rules (spec §4, §7.1)."""
+"""The config tree against the original's defaults, type map and rules.
+
+Oracle: `docs/spec/pets-facts.md` §4 and §7.1, transcribed by hand.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ import pytest
 from pets import config as c
 from pets.errors import ConfigError
 
-# spec §4.1/§4.2, transcribed by hand: env -> (task_hor, ntrain_iters, plan_hor, CEM popsize,
-# elites, Random popsize, hidden layers, width, lr)
+# §4.1/§4.2, transcribed by hand: env -> (task_hor, ntrain_iters, plan_hor, CEM popsize, elites,
+# Random popsize, hidden layers, width, lr)
 SPEC_TABLE = {
     "cartpole": (200, 50, 25, 400, 40, 2000, 3, 500, 1e-3),
     "reacher": (150, 100, 25, 400, 40, 2000, 4, 200, 7.5e-4),

@@ -22,7 +22,8 @@ from pets import runlog
 from pets.cli import main
 
 OBS_ACT_DIMS = {"cartpole": (4, 1), "reacher": (17, 7), "pusher": (20, 7), "halfcheetah": (18, 6)}
-ACTION_BOUND = {"cartpole": 3.0, "reacher": 20.0, "pusher": 2.0, "halfcheetah": 1.0}  # spec §2.1
+# docs/spec/pets-facts.md §2.1
+ACTION_BOUND = {"cartpole": 3.0, "reacher": 20.0, "pusher": 2.0, "halfcheetah": 1.0}
 
 # A planner small enough for seconds per run on a CPU; PE-TSinf needs npart % 5 == 0.
 TINY = [
@@ -112,8 +113,8 @@ def test_logging_options_write_predictions_and_per_iteration_models(tmp_path: Pa
     assert main(tiny_args("pusher", tmp_path, extra)) == 0
     for i in (1, 2):
         preds = scipy.io.loadmat(tmp_path / f"train_iter{i}" / runlog.PREDICTIONS_FILE)
-        # spec §6.7: per step, H+1 predicted states (start first) of P particles; here T=12,
-        # H=2, P=5, d=20; means/vars are their moments over particles.
+        # docs/spec/pets-facts.md §6.7: per step, H+1 predicted states (start first) of P
+        # particles; here T=12, H=2, P=5, d=20; means/vars are their moments over particles.
         assert preds["predictions"].shape == (12, 3, 5, 20)
         assert preds["means"].shape == preds["vars"].shape == (12, 3, 20)
         np.testing.assert_allclose(preds["means"], preds["predictions"].mean(axis=2), atol=1e-6)

@@ -3,7 +3,7 @@
 Oracles: the exact GP posterior in closed form (Rasmussen & Williams eq. 2.25-2.26) when the
 inducing points are the training inputs; Titsias' (2009) collapsed bound written from its
 definition with scipy's multivariate normal; lengthscales of data drawn from a known GP prior;
-the propagation formulas of spec §6.3 checked by their moments.
+the propagation formulas of docs/spec/pets-facts.md §6.3 checked by their moments.
 """
 
 from __future__ import annotations

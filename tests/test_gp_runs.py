@@ -12,7 +12,7 @@ from pets import config as c
 from pets.cli import main
 from pets.errors import ConfigError
 
-# spec/pets-facts.md §4.1: GP_NINDUCING_POINTS per env
+# docs/spec/pets-facts.md §4.1: GP_NINDUCING_POINTS per env
 INDUCING = {"cartpole": 200, "reacher": 200, "pusher": 200, "halfcheetah": 300}
 GP = [("model-type", "GP"), ("prop-type", "MM")]
 TINY = [
@@ -90,7 +90,7 @@ def test_tiny_gp_runs_write_logs_with_the_right_shapes(prop: str, tmp_path: Path
     argv += flags([("model-type", "GP"), ("prop-type", prop)], "-ca") + flags(tiny)
     assert main(argv) == 0
     logs = scipy.io.loadmat(out / "logs.mat")
-    # spec §7.4: 1 random + 1 planned rollout of 6 steps; cartpole obs 4, action 1
+    # §7: 1 random + 1 planned rollout of 6 steps; cartpole obs 4, action 1
     assert logs["observations"].shape == (2, 7, 4)
     assert logs["actions"].shape == (2, 6, 1)
     assert logs["rewards"].shape == (2, 6)

@@ -1,7 +1,8 @@
 """Learning checks: PETS on cartpole must *balance* the pole, which no model-free rule here does.
 
-Criterion (spec §3.1 geometry): the pole tip ee = (x − 0.6 sin θ, −0.6 cos θ) stays within
-0.1 m of the target (0, 0.6) for at least 50 consecutive steps (2 s) of one episode. Swinging
+Criterion (the geometry of `docs/spec/pets-facts.md` §3.1): the pole tip ee = (x − 0.6 sin θ,
+−0.6 cos θ) stays within 0.1 m of the target (0, 0.6) for at least 50 consecutive steps (2 s) of
+one episode. Swinging
 the pole over the top puts the tip there for one or two steps; only a stabilised pole over the
 middle of the rail stays there.
 """

@@ -1,6 +1,6 @@
 """Tests of `pets.models` against independent oracles (spec formulas, numpy references, statistics).
 
-References: `spec/pets-facts.md` §4.1–§4.2 (sizes), §5.1–§5.6 (layers, scaler, loss, training).
+References: `docs/spec/pets-facts.md` §4.1–§4.2 (sizes), §5.1–§5.6 (layers, scaler, loss, training).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pets.models import (
 from pets.models.adam import Adam
 from pets.models.fused_step import FusedStep
 
-# spec/pets-facts.md §4.1 (MODEL_IN / MODEL_OUT) and §4.2 (layers, width, params per BNN net).
+# docs/spec/pets-facts.md §4.1 (MODEL_IN / MODEL_OUT) and §4.2 (layers, width, params per BNN net).
 SPEC_ARCHITECTURES = {
     "cartpole": (6, 4, 3, 500, 508_508),
     "reacher": (24, 17, 4, 200, 132_434),
@@ -186,7 +186,7 @@ def test_logvar_stays_inside_bounds_shared_by_members() -> None:
         x = 10 * torch.randn(4, 50, 3, generator=torch.Generator().manual_seed(0)).double()
         _, logvar = model.mean_and_logvar(x)
     assert logvar is not None
-    # The bounds are soft (spec §5.3): since softplus(z) = z + log1p(e^−z), the largest value
+    # The bounds are soft (§5.3): since softplus(z) = z + log1p(e^−z), the largest value
     # is max + log1p(e^(min − max)) = 0.5 + 2.75e−5, the smallest exactly min.
     upper = 0.5 + math.log1p(math.exp(-10.5))
     assert float(logvar.max()) == pytest.approx(upper, abs=1e-12)

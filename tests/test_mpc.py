@@ -78,7 +78,10 @@ def _spy_mpc(task: PointMassTask, plan_hor: int, per: int) -> tuple[MPC, SpyOpti
 
 
 def _point_mass_cost(s0: np.ndarray, actions: np.ndarray, ac_weight: float) -> np.ndarray:
-    """Closed form of spec §6.2 for s_{t+1} = s_t + a_t, goal 0: Σ_t ‖s_{t+1}‖² + λ‖a_t‖²."""
+    """Closed form of docs/spec/pets-facts.md §6.2 for s_{t+1} = s_t + a_t, goal 0.
+
+    Cost Σ_t ‖s_{t+1}‖² + λ‖a_t‖².
+    """
     states = s0 + np.cumsum(actions, axis=1)  # [N, H, d]
     return (states**2).sum(axis=(1, 2)) + ac_weight * (actions**2).sum(axis=(1, 2))
 

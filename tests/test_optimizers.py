@@ -76,7 +76,8 @@ def test_cem_samples_stay_in_bounds_and_within_two_sigma() -> None:
     cem.solve(mean0, var0, spy, _gen())
     s = recorded[0]
     assert ((s >= lb) & (s <= ub)).all()
-    # Constrained variance by hand (spec §6.5): min(((m − lb)/2)², ((ub − m)/2)², v).
+    # Constrained variance by hand (docs/spec/pets-facts.md §6.5):
+    # min(((m − lb)/2)², ((ub − m)/2)², v).
     m, lo, hi = mean0.double().numpy(), lb.double().numpy(), ub.double().numpy()
     c = np.minimum(np.minimum(((m - lo) / 2) ** 2, ((hi - m) / 2) ** 2), var0.double().numpy())
     z = (s.double().numpy() - m) / np.sqrt(c)

@@ -1,4 +1,4 @@
-"""Options shown to have their effect (spec/pets-facts.md §7): each test fails if the option is
+"""Options shown to have their effect (docs/spec/pets-facts.md §7): each test fails if the option is
 parsed but ignored. Oracles: a replay of the logged actions in a fresh env, logs.mat shapes and
 row sums, the saved model's weights, and the workflow's generated `pets mbexp` command lines.
 """

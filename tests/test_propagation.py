@@ -49,7 +49,8 @@ def test_tsinf_assigns_fixed_balanced_blocks() -> None:
     model = IdentityCodedEnsemble(E, D_IN, D_OUT, var_value=None)
     x = _coded_inputs()
     rows = torch.arange(N * P)
-    expected_member = (rows % P) // (P // E)  # spec §6.3: particles kρ..(k+1)ρ−1 -> member k
+    # docs/spec/pets-facts.md §6.3: particles kρ..(k+1)ρ−1 -> member k
+    expected_member = (rows % P) // (P // E)
     g = _gen()
     for _ in range(3):  # the same assignment at every step
         member, row = _decode(prop(model, x, g))
@@ -108,7 +109,10 @@ def test_ts_uses_means_for_deterministic_members_or_ign_var(prop_type: str) -> N
 
 
 def _aggregate_by_hand(model: AffineEnsemble, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """spec §5.3: mean of means; mean of variances + population variance of the means."""
+    """Mean of means; mean of variances + population variance of the means.
+
+    The aggregation of `docs/spec/pets-facts.md` §5.3.
+    """
     mus = torch.stack([x @ model.weight[k] + model.bias[k] for k in range(E)])  # [E, M, d_out]
     mean = mus.mean(0)
     var = ((mus - mean) ** 2).mean(0)
@@ -148,7 +152,7 @@ def test_mm_moments_equal_the_empirical_moments_of_the_ds_samples() -> None:
     ds_out = ds(model, x, _gen(5)).view(n, p, D_OUT)
     mm_out = mm(model, x, _gen(5)).view(n, p, D_OUT)
     target_mean = ds_out.mean(1)
-    target_var = ds_out.var(1, unbiased=False)  # the biased 1/P variance of spec §6.3
+    target_var = ds_out.var(1, unbiased=False)  # the biased 1/P variance of §6.3
     sd = target_var.sqrt()
     assert ((mm_out.mean(1) - target_mean).abs() < 5 * sd / math.sqrt(p)).all()
     assert (
@@ -241,8 +245,9 @@ def test_propagation_rejects_bad_layouts() -> None:
 
 @pytest.mark.parametrize("prop_type", ["E", "DS", "MM"])
 def test_a_single_network_propagates(prop_type: str) -> None:
-    """D and P models are ensembles of one (spec §6.4: D-E, P-E/DS/MM); E gives the exact affine
-    mean x·W + b, DS and MM keep every particle's row (mutation-score survivor: size 1 refused)."""
+    """D and P models are ensembles of one (docs/spec/pets-facts.md §6.4: D-E, P-E/DS/MM); E gives
+    the exact affine mean x·W + b, DS and MM keep every particle's row (mutation-score survivor:
+    size 1 refused)."""
     g = _gen(3)
     w, b = torch.randn(1, D_IN, D_OUT, generator=g), torch.randn(1, D_OUT, generator=g)
     model = AffineEnsemble(w, b, torch.full((1, D_OUT), 0.5))

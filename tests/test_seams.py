@@ -1,7 +1,7 @@
 """Seams between modules: training data vs a hand-built expectation, config -> built objects.
 
 The training data of every task is rebuilt here from a short real rollout with the spec's
-per-env formulas written out in numpy (`spec/pets-facts.md` §4.3, §5.5); the config wiring is
+per-env formulas written out in numpy (`docs/spec/pets-facts.md` §4.3, §5.5); the config wiring is
 checked for every model type and prop type against the spec's matrix (§6.3, §6.4).
 """
 
@@ -19,7 +19,7 @@ from pets.rollout import RandomPolicy, rollout, training_data
 
 
 def _expected_inputs_targets(env: str, o: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Spec §4.3: inputs = obs_preproc(o_t) ++ a_t, targets = targ_proc(o_t, o_{t+1})."""
+    """§4.3: inputs = obs_preproc(o_t) ++ a_t, targets = targ_proc(o_t, o_{t+1})."""
     now, nxt = o[:-1], o[1:]
     if env == "cartpole":  # [sin θ, cos θ, x, ẋ, θ̇]
         pre = np.stack([np.sin(now[:, 1]), np.cos(now[:, 1]), now[:, 0], now[:, 2], now[:, 3]], 1)
@@ -67,7 +67,7 @@ def test_postproc_inverts_targ_proc(env: str) -> None:
     torch.testing.assert_close(task.obs_postproc(o[:-1], pred), o[1:])
 
 
-# spec §6.4: model type -> (probabilistic head, ensemble size)
+# docs/spec/pets-facts.md §6.4: model type -> (probabilistic head, ensemble size)
 MODEL_TYPES = {"D": (False, 1), "P": (True, 1), "DE": (False, 5), "PE": (True, 5)}
 COMBOS = [(m, p) for m, props in ALLOWED_PROPS.items() for p in props if m in MODEL_TYPES]
 
@@ -105,7 +105,7 @@ def test_config_builds_the_named_model_and_propagation(model_type: str, prop_typ
 def test_config_builds_the_gp_with_the_originals_inducing_points(
     env: str, prop_type: str, inducing: int
 ) -> None:
-    # spec §5 (TFGP): 200 inducing points (cartpole, reacher, pusher), 300 (half-cheetah); the
+    # §5 (TFGP): 200 inducing points (cartpole, reacher, pusher), 300 (half-cheetah); the
     # GP allows E, DS and MM only, and E plans with one particle
     from pets.models import SparseGP
 

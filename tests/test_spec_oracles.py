@@ -1,4 +1,4 @@
-"""Spec constants at the seams, pinned as literals copied from `spec/pets-facts.md`.
+"""Spec constants at the seams, pinned as literals copied from `docs/spec/pets-facts.md`.
 
 Nothing here imports a constant from the module under test: every number below was typed from
 the fact sheet (§2.1, §3, §4.1–§4.3, §5.5), so a changed weight, width, decay, learning rate,
@@ -22,7 +22,7 @@ from pets.models.losses import weight_decay_loss
 
 ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
 
-# spec §4.1 (TASK_HORIZON, NTRAIN_ITERS, PLAN_HOR, CEM popsize/elites, Random popsize, MODEL_IN/OUT)
+# §4.1 (TASK_HORIZON, NTRAIN_ITERS, PLAN_HOR, CEM popsize/elites, Random popsize, MODEL_IN/OUT)
 # env: task_hor, ntrain, plan_hor, CEM popsize, CEM elites, Random popsize, (model in, model out)
 SCALARS = {
     "cartpole": (200, 50, 25, 400, 40, 2000, (6, 4)),
@@ -31,7 +31,7 @@ SCALARS = {
     "halfcheetah": (1000, 300, 30, 500, 50, 2500, (24, 18)),
 }
 KEYS = ("task_hor", "ntrain", "plan_hor", "pop", "elites", "rpop", "io")
-# spec §4.2: hidden layers, width, per-layer weight decay (input -> output), learning rate
+# §4.2: hidden layers, width, per-layer weight decay (input -> output), learning rate
 NETS = {
     "cartpole": (3, 500, (1e-4, 2.5e-4, 2.5e-4, 5e-4), 1e-3),
     "reacher": (4, 200, (2.5e-4, 5e-4, 5e-4, 5e-4, 7.5e-4), 7.5e-4),
@@ -151,7 +151,7 @@ def test_reacher_reward_is_the_spec_formula_with_mujoco_fingertips() -> None:
     np.testing.assert_array_equal(goal, base.goal)
     d = base.data
     tips = [d.body("r_gripper_l_finger_tip_link").xpos, d.body("r_gripper_r_finger_tip_link").xpos]
-    ee = (tips[0] + tips[1]) / 2  # spec §3.2: FK = midpoint of the fingertip-link origins
+    ee = (tips[0] + tips[1]) / 2  # §3.2: FK = midpoint of the fingertip-link origins
     expected = -np.sum((ee - goal) ** 2) - 0.01 * np.sum(a.astype(np.float64) ** 2)
     assert reward == pytest.approx(expected, rel=1e-5)
     # and the planning cost of the same state is its negative (same formula, other module)
@@ -169,7 +169,7 @@ def test_pusher_reward_is_the_spec_formula_on_the_pre_step_state() -> None:
     a = np.array([0.5, -1.0, 1.5, -0.3, 0.2, 1.0, -2.0], dtype=np.float32)
     _, reward, *_ = env.step(a)
     tip, obj = obs0[14:17], obs0[17:20]
-    goal = np.array([0.45, -0.05, -0.323])  # spec §3.3: goal body, slides at 0
+    goal = np.array([0.45, -0.05, -0.323])  # docs/spec/pets-facts.md §3.3: goal body, slides at 0
     expected = -(
         1.25 * np.abs(obj - goal).sum()
         + 0.5 * np.abs(obj - tip).sum()
@@ -235,7 +235,7 @@ def test_reacher_task_cost_formula() -> None:
     env = make_env("reacher")
     env.reset(seed=5)
     task.update_goal(env)
-    # at the zero pose the end effector is at (0.98928, −0.188, 0) (spec §3.2)
+    # at the zero pose the end effector is at (0.98928, −0.188, 0) (docs/spec/pets-facts.md §3.2)
     obs = torch.zeros(1, 17, dtype=torch.float64)
     act = torch.full((1, 7), 2.0, dtype=torch.float64)
     g = env.unwrapped.goal

@@ -10,7 +10,7 @@
 # waits until the node is idle and records the pids under $STATE_DIR. It is idempotent.
 # `stop` kills exactly the recorded pids (never by name). `status` prints daemons and `sinfo`.
 #
-# Recipe and pitfalls: spec/workflow-notes.md §4. Without slurmdbd `sacct` does not work, so the
+# Recipe and pitfalls: docs/spec/workflow.md §4. Without slurmdbd `sacct` does not work, so the
 # Snakemake profile for this cluster (profiles/ci-slurm) polls with squeue; MinJobAge below must
 # stay >= 3 x its slurm-init-seconds-before-status-checks or the plugin falls back to sacct and
 # hangs.

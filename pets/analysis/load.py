@@ -1,9 +1,9 @@
 """Run directories → tidy frames: one of returns, one of diagnostics.
 
 Owns reading a finished (or still running) run directory (`logs.mat`, `config.yaml`,
-`progress.csv`; contract §4, `spec/pets-facts.md` §7), including `logs.mat` files written by the
-original TensorFlow code, into the layout of `pets.analysis.tidy`. Must not import torch (nor
-`pets.runlog`, which does).
+`progress.csv`; `docs/spec/interfaces.md` §4, `docs/spec/pets-facts.md` §7), including `logs.mat`
+files written by the original TensorFlow code, into the layout of `pets.analysis.tidy`. Must not
+import torch (nor `pets.runlog`, which does).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 LOGS_FILE = "logs.mat"
 CONFIG_FILE = "config.yaml"
 PROGRESS_FILE = "progress.csv"
-RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"  # the workflow's layout (contract §4)
+# The workflow's layout of run directories (docs/spec/interfaces.md §4).
+RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"
 
 
 # Gymnasium ids a config may name instead of the short env names.
@@ -296,7 +297,8 @@ def _return_rows(info: RunInfo, returns: np.ndarray, path: Path) -> pd.DataFrame
             path, f"{returns.size} returns is not a multiple of exp_cfg.log_cfg.neval={info.neval}"
         )
     per_iter = returns.reshape(-1, info.neval)  # [iters·neval] -> [iters, neval]
-    # Max-so-far over every evaluation episode, as the paper plots (spec §10); fmax skips NaN.
+    # Max-so-far over every evaluation episode, as the paper plots (docs/spec/pets-facts.md §10);
+    # fmax skips NaN.
     best = np.fmax.accumulate(returns).reshape(-1, info.neval)[:, -1]
     iteration = np.arange(1, per_iter.shape[0] + 1, dtype=np.int64)
     return pd.DataFrame(

@@ -1,7 +1,8 @@
 """The two entry points the command line and the workflow call: `aggregate` and `make_figures`.
 
-Owns which files are written and their names (contract §5); every file goes through
-`pets.fileio`, so a killed call never leaves half a table or figure. Must not import torch.
+Owns which files are written and their names (`docs/spec/interfaces.md` §5); every file goes
+through `pets.fileio`, so a killed call never leaves half a table or figure. Must not import
+torch.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Reference returns of the original PETS, and how our returns are compared with them.
 
 Owns the reference table (one value per env, the original TensorFlow code's max-so-far return at
-the paper's horizon, `spec/peers-and-numbers.md` §4, `spec/pets-facts.md` §10) and the two
-comparisons the summary reports: the our/reference ratio and the "90 % of the reference"
+the paper's horizon, `docs/spec/reference-numbers.md` §1, `docs/spec/pets-facts.md` §10) and the
+two comparisons the summary reports: the our/reference ratio and the "90 % of the reference"
 threshold. Imports nothing from the rest of the package; no torch.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-THRESHOLD_FRACTION = 0.9  # "steps to reach 90 % of the reference" (issue 8)
+# "Steps to reach 90 % of the reference" (docs/spec/reference-numbers.md §1).
+THRESHOLD_FRACTION = 0.9
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,11 @@ class Reference:
 
 _QUANVUONG = (
     "TF original re-run, max-so-far, 1 seed, read off the plots of "
-    "quanvuong/handful-of-trials-pytorch (pets-facts §10, peers-and-numbers §4)"
+    "quanvuong/handful-of-trials-pytorch (docs/spec/reference-numbers.md §1)"
 )
 
 REFERENCES: dict[str, Reference] = {
-    # pets-facts §10's table: the points read off the TF original's max-so-far curve.
+    # docs/spec/pets-facts.md §10: the points read off the TF original's max-so-far curve.
     "cartpole": Reference(180.0, 3_000, _QUANVUONG, ((1_400, 175.0), (3_000, 180.0))),
     "reacher": Reference(
         -38.0, 15_000, _QUANVUONG, ((2_700, -48.0), (5_500, -40.0), (15_000, -38.0))
@@ -46,7 +47,7 @@ REFERENCES: dict[str, Reference] = {
         15_000.0,
         300_000,
         "paper-level return, approximate: PETS paper Fig. 3 as quoted by the "
-        "quanvuong/handful-of-trials-pytorch README (pets-facts §10, peers-and-numbers §4)",
+        "quanvuong/handful-of-trials-pytorch README (docs/spec/reference-numbers.md §1)",
         ((300_000, 15_000.0),),
     ),
 }

@@ -1,7 +1,8 @@
 """Tidy frame → comparison tables: final returns with bootstrap CIs, references, DVC metrics.
 
-Owns the summary statistics of issue 8 as frame → frame functions with a deterministic sort,
-and their text forms (CSV, Markdown, the flat `metrics.json` mapping). Must not import torch.
+Owns the summary statistics (`docs/spec/reference-numbers.md` §1) as frame → frame functions
+with a deterministic sort, and their text forms (CSV, Markdown, the flat `metrics.json` mapping).
+Must not import torch.
 
 Definitions (also in `workflow/report/summary.rst`):
 - final: the last logged iteration of each run; "final max-so-far" is that row's `max_return`.

@@ -1,8 +1,8 @@
 """The tidy frames' layout: column lists, factor orders, dtypes, sort, and reading them back.
 
-Owns the one long layout every table and figure starts from (STYLE §2.7): one row per `env,
-model, prop, opt, seed, iteration`, factors as ordered categoricals, the column list a constant
-checked on load. Must not import torch.
+Owns the one long layout every table and figure starts from (`docs/spec/interfaces.md` §6): one
+row per `env, model, prop, opt, seed, iteration`, factors as ordered categoricals, the column list
+a constant checked on load. Must not import torch.
 """
 
 from __future__ import annotations

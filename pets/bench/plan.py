@@ -1,8 +1,8 @@
 """Re-plan latency benchmark: our MPC re-plan beside its batched-matmul floor, per env and threads.
 
 Times one re-plan (CEM, 5 iterations, PE ensemble of 5 with the env's architecture, TSinf, 20
-particles, the env's paper popsize and horizon; `spec/pets-facts.md` §4.1, §6) from a real reset
-observation, beside its **bmm floor**: the same sequence of batched matmuls
+particles, the env's paper popsize and horizon; `docs/spec/pets-facts.md` §4.1, §6) from a real
+reset observation, beside its **bmm floor**: the same sequence of batched matmuls
 `[E, rows, in] × [E, in, out]` that the re-plan's ensemble forwards run (`max_iters · H` forwards
 of every layer, rows = popsize·npart/E), into buffers allocated once, timed alone. The floor is
 what the re-plan would cost if everything but the matmuls were free; `ratio` = floor / ours.

@@ -1,8 +1,8 @@
 """The typed configuration tree of a PETS run, mirroring the original's `exp_cfg`/`ctrl_cfg` tree.
 
-Modules: `tree` (the dataclasses), `defaults` (per-env defaults, spec §4.1–§4.2), `overrides`
-(`-ca` parsing, `-o` overrides with the original's type map and read-only rules, §7.1),
-`validation` (the whole tree) and `serialize` (config.yaml). Imports no torch
+Modules: `tree` (the dataclasses), `defaults` (per-env defaults, `docs/spec/pets-facts.md`
+§4.1–§4.2), `overrides` (`-ca` parsing, `-o` overrides with the original's type map and read-only
+rules, §7.1), `validation` (the whole tree) and `serialize` (config.yaml). Imports no torch
 and nothing from the rest of the package but `pets.errors`, so every layer can read a config.
 """
 

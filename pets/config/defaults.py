@@ -1,4 +1,4 @@
-"""Per-env defaults of the original's config modules (spec/pets-facts.md §4.1, §4.2)."""
+"""Per-env defaults of the original's config modules (docs/spec/pets-facts.md §4.1, §4.2)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pets.config.tree import (
 )
 from pets.config.validation import check_choice, validate
 
-# --- per-env defaults (spec/pets-facts.md §4.1, §4.2) -------------------------------------------
+# --- per-env defaults (docs/spec/pets-facts.md §4.1, §4.2) --------------------------------------
 
 
 @dataclass(frozen=True)

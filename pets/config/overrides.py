@@ -73,7 +73,7 @@ def _str(text: str) -> str:
 
 _CEM_ONLY = ("max_iters", "num_elites", "epsilon", "alpha")
 
-# spec/pets-facts.md §7.1: the leaves `-o` may set, with the original's converters.
+# docs/spec/pets-facts.md §7.1: the leaves `-o` may set, with the original's converters.
 OVERRIDES: dict[str, Any] = {
     "exp_cfg.sim_cfg.task_hor": _int,
     "exp_cfg.sim_cfg.stochastic": _bool,
@@ -144,7 +144,7 @@ def apply_override(cfg: Config, path: str, text: str) -> Config:
 
     Args:
         cfg: the configuration to start from (its method decides which paths are writable).
-        path: a dotted path such as `ctrl_cfg.opt_cfg.cfg.popsize` (spec §7.1).
+        path: a dotted path such as `ctrl_cfg.opt_cfg.cfg.popsize` (docs/spec/pets-facts.md §7.1).
         text: the value as typed on the command line.
 
     Raises:

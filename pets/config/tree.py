@@ -10,7 +10,7 @@ ENV_NAMES = ("cartpole", "reacher", "pusher", "halfcheetah")
 MODEL_TYPES = ("D", "P", "DE", "PE", "GP")
 PROP_TYPES = ("E", "DS", "TS1", "TSinf", "MM")
 OPT_TYPES = ("CEM", "Random")
-# spec/pets-facts.md §6.4: which propagation each model type allows.
+# docs/spec/pets-facts.md §6.4: which propagation each model type allows.
 ALLOWED_PROPS = {
     "D": ("E",),
     "P": ("E", "DS", "MM"),

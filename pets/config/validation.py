@@ -1,4 +1,7 @@
-"""Validation of a configuration: names, the model × propagation matrix, ranges (spec §6.4)."""
+"""Validation of a configuration: names, the model × propagation matrix, ranges.
+
+The matrix is the original's, `docs/spec/pets-facts.md` §6.4.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ def _positive(key: str, value: int, minimum: int = 1) -> None:
 
 
 def check_combination(model_type: str, prop_type: str, npart: int, num_nets: int) -> None:
-    """Check the model × propagation matrix of spec §6.4 and the particle layout it needs.
+    """Check the model × propagation matrix (§6.4) and the particle layout it needs.
 
     Raises:
         ConfigError: naming both values and what is allowed.

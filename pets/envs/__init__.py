@@ -1,4 +1,4 @@
-"""The four PETS tasks: gymnasium ids, short names and factories (team contract §1).
+"""The four PETS tasks: gymnasium ids, short names and factories (`docs/spec/interfaces.md` §1).
 
 `register_envs` registers `pets/Cartpole-v0`, `pets/Reacher3D-v0`, `pets/Pusher-v0` and
 `pets/HalfCheetah-v0` with string entry points, so importing this module (and `pets`) loads

@@ -1,9 +1,9 @@
 """Shared pieces of the four tasks: the planning-side `Task` base and a spec-built MuJoCo env.
 
-Owns the `Task` interface of the team contract (torch, batched over a leading `[M, ...]` axis) and
-`SpecMujocoEnv`, a gymnasium `MujocoEnv` whose model is compiled from a `mujoco.MjSpec` (edits of
-gymnasium's shipped assets, `spec/environments.md` §5) instead of being loaded from an XML path.
-Knows nothing of models or planners.
+Owns the `Task` interface (`docs/spec/interfaces.md` §1: torch, batched over a leading `[M, ...]`
+axis) and `SpecMujocoEnv`, a gymnasium `MujocoEnv` whose model is compiled from a `mujoco.MjSpec`
+(edits of gymnasium's shipped assets, `docs/spec/environments.md` §5) instead of being loaded
+from an XML path. Knows nothing of models or planners.
 """
 
 from __future__ import annotations
@@ -158,12 +158,13 @@ class SpecMujocoEnv(MujocoEnv):
 
 
 class Task:
-    """Planning-side definition of one task (team contract §1, `spec/pets-facts.md` §4.3).
+    """Planning-side definition of one task (`docs/spec/interfaces.md` §1).
 
     All methods are torch functions batched over a leading axis, on the device and dtype given at
-    construction. Defaults are the original's (`dmbrl/controllers/MPC.py`): identity
-    `obs_preproc`, `targ_proc` returning `next_obs`, `obs_postproc` returning the prediction, and
-    no goal. Subclasses set the class attributes and `ac_cost_weight`.
+    construction, with the meaning and per-env forms of `docs/spec/pets-facts.md` §4.3. Defaults
+    are the original's (`dmbrl/controllers/MPC.py`): identity `obs_preproc`, `targ_proc`
+    returning `next_obs`, `obs_postproc` returning the prediction, and no goal. Subclasses set the
+    class attributes and `ac_cost_weight`.
     """
 
     name: ClassVar[str]

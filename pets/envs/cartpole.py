@@ -1,7 +1,7 @@
-"""Cartpole swing-up (`MBRLCartpole-v0`, `spec/pets-facts.md` §3.1): env and planning task.
+"""Cartpole swing-up (`MBRLCartpole-v0`, `docs/spec/pets-facts.md` §3.1): env and planning task.
 
 The MuJoCo model is gymnasium's `inverted_pendulum.xml` with four MjSpec edits
-(`spec/environments.md` §5, route B): slider range ±2.5, unlimited hinge, a 0.6 m pole hanging
+(`docs/spec/environments.md` §5, route B): slider range ±2.5, unlimited hinge, a 0.6 m pole hanging
 down at θ = 0, and a 3 m rail. Imports nothing from models or planners.
 """
 
@@ -146,7 +146,7 @@ class CartpoleEnv(SpecMujocoEnv, EzPickle):
 
 
 class CartpoleTask(Task):
-    """Planning side of the cartpole (`spec/pets-facts.md` §4.3).
+    """Planning side of the cartpole (`docs/spec/pets-facts.md` §4.3).
 
     Model input [sin θ, cos θ, x, ẋ, θ̇] (5) ++ action; target and postproc are deltas; cost
     −exp(−‖ee(o) − (0, 0.6)‖²/0.36) + 0.01‖a‖², exactly the negative env reward.

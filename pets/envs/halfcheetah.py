@@ -1,7 +1,7 @@
-"""HalfCheetah running forward (`MBRLHalfCheetah-v0`, `spec/pets-facts.md` §3.4).
+"""HalfCheetah running forward (`MBRLHalfCheetah-v0`, `docs/spec/pets-facts.md` §3.4).
 
 The MuJoCo model is gymnasium's shipped `half_cheetah.xml`, physically identical to PETS's
-(`spec/environments.md` §4). The observation starts with the finite-difference forward velocity
+(`docs/spec/environments.md` §4). The observation starts with the finite-difference forward velocity
 and leaves out the x position. Imports nothing from models or planners.
 """
 
@@ -143,7 +143,7 @@ class HalfCheetahEnv(SpecMujocoEnv, EzPickle):
 
 
 class HalfCheetahTask(Task):
-    """Planning side of the half-cheetah (`spec/pets-facts.md` §4.3).
+    """Planning side of the half-cheetah (`docs/spec/pets-facts.md` §4.3).
 
     The model input drops obs[0] and replaces the pitch by its sine and cosine; it predicts
     obs[0] absolutely and the other 17 dims as deltas. Cost −obs[0] + 0.1‖a‖².

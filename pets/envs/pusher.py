@@ -1,7 +1,7 @@
-"""Pusher, a 7-DOF arm pushing a cylinder to a goal (`MBRLPusher-v0`, `spec/pets-facts.md` §3.3).
+"""Pusher, a 7-DOF arm pushing a puck to a goal (`MBRLPusher-v0`, `docs/spec/pets-facts.md` §3.3).
 
 The MuJoCo model is gymnasium's `pusher_v5.xml` with PETS's shoulder-pan range (MjSpec edit;
-`spec/environments.md` §4). The v5 object (cylinder density 0.01, no sphere) replaces PETS's
+`docs/spec/environments.md` §4). The v5 object (cylinder density 0.01, no sphere) replaces PETS's
 density-1e-5 object, which the arm passes through under MuJoCo >= 3 (a forced deviation,
 documented in `PusherEnv`). Imports nothing from models or planners.
 """
@@ -193,7 +193,7 @@ class PusherEnv(SpecMujocoEnv, EzPickle):
 
 
 class PusherTask(Task):
-    """Planning side of the pusher (`spec/pets-facts.md` §4.3).
+    """Planning side of the pusher (`docs/spec/pets-facts.md` §4.3).
 
     Identity preprocessing; targets and postproc are deltas; cost
     0.5·‖tip − obj‖₁ + 1.25·‖goal − obj‖₁ + 0.1‖a‖², scored on predicted next states.

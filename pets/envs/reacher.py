@@ -1,7 +1,7 @@
-"""Reacher3D, a 7-DOF arm reaching a 3-D goal (`MBRLReacher3D-v0`, `spec/pets-facts.md` §3.2).
+"""Reacher3D, a 7-DOF arm reaching a 3-D goal (`MBRLReacher3D-v0`, `docs/spec/pets-facts.md` §3.2).
 
 The MuJoCo model is gymnasium's `pusher.xml` arm turned into PETS's reacher arm by MjSpec edits
-(`spec/environments.md` §5, route B): RK4, shoulder at y = −0.188, PETS's damping and ranges,
+(`docs/spec/environments.md` §5, route B): RK4, shoulder at y = −0.188, PETS's damping and ranges,
 0.321 m forearm, density 1000, a palm and two two-link fingers instead of the pusher's scoop.
 Holds the end-effector forward kinematics in torch (`ee_position`), used by the planning cost.
 Imports nothing from models or planners.
@@ -42,7 +42,7 @@ ARM_JOINTS = (
     "r_wrist_flex_joint",
     "r_wrist_roll_joint",
 )
-#: Per joint: damping, range (None = unlimited); `spec/pets-facts.md` §3.2.
+#: Per joint: damping, range (None = unlimited); `docs/spec/pets-facts.md` §3.2.
 JOINT_SETTINGS: dict[str, tuple[float, tuple[float, float] | None]] = {
     "r_shoulder_pan_joint": (10.0, (-2.2854, 1.714602)),
     "r_shoulder_lift_joint": (10.0, (-0.5236, 1.3963)),
@@ -68,7 +68,10 @@ def _add_capsule(body: Any, p0: list[float], p1: list[float], radius: float, nam
 
 
 def build_spec() -> mujoco.MjSpec:
-    """Return PETS's Reacher3D arm built from gymnasium's pusher arm (environments.md §5)."""
+    """Return PETS's Reacher3D arm built from gymnasium's pusher arm.
+
+    The edits are route B of `docs/spec/environments.md` §5.
+    """
     spec = mujoco.MjSpec.from_file(ASSET)
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_RK4
     for name in ("object", "goal", "tips_arm"):
@@ -234,7 +237,7 @@ class Reacher3DEnv(SpecMujocoEnv, EzPickle):
 
 
 def ee_position(q: Tensor) -> Tensor:
-    """Return PETS's analytic end-effector position (`spec/pets-facts.md` §3.2).
+    """Return PETS's analytic end-effector position (`docs/spec/pets-facts.md` §3.2).
 
     Exact (= midpoint of the fingertip-link origins) within the joint limits; wrong when an
     elbow or wrist flex angle is positive, as in the original.
@@ -273,7 +276,7 @@ def ee_position(q: Tensor) -> Tensor:
 
 
 class Reacher3DTask(Task):
-    """Planning side of Reacher3D (`spec/pets-facts.md` §4.3).
+    """Planning side of Reacher3D (`docs/spec/pets-facts.md` §4.3).
 
     Identity preprocessing; targets and postproc are deltas; cost ‖EE(o) − g‖² + 0.01‖a‖² with
     the goal g copied from the env after each reset (`update_goal`).

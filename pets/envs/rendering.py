@@ -4,7 +4,8 @@
 libEGL/Mesa packages), and PyOpenGL fixes its platform at first import, so a backend cannot be
 switched after a failed attempt in the same process. `ensure_gl_backend` therefore probes the
 candidates once, each in a short subprocess, and sets `MUJOCO_GL`/`PYOPENGL_PLATFORM` to the first
-that creates a context (EGL, then OSMesa; `spec/environments.md` §6). Imports no torch or mujoco.
+that creates a context (EGL, then OSMesa; `docs/spec/environments.md` §6). Imports no torch or
+mujoco.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Learned dynamics models of PETS: D, P, DE and PE ensembles and the GP (`spec/pets-facts.md` §5).
+"""Learned dynamics models of PETS: D, P, DE, PE ensembles and the GP (docs/spec/pets-facts.md §5).
 
 Owns the batched ensemble MLP, its input scaler, the training objective, the original-style
 training call and save/load. Knows nothing of environments, propagation or planners (it imports

@@ -1,6 +1,6 @@
 """The batched ensemble MLP of PETS: layers, input scaler, variance head and aggregation.
 
-Owns the network that maps model inputs to moments (`spec/pets-facts.md` §5.1–§5.4). It knows
+Owns the network that maps model inputs to moments (`docs/spec/pets-facts.md` §5.1–§5.4). It knows
 nothing of environments, propagation or planners: no mode flags, no elites, no sampling.
 """
 
@@ -17,10 +17,10 @@ from torch import Tensor, nn
 
 from pets.errors import ConfigError
 
-# spec/pets-facts.md §5.3: initial values of the trainable log-variance bounds.
+# docs/spec/pets-facts.md §5.3: initial values of the trainable log-variance bounds.
 MAX_LOGVAR_INIT = 0.5
 MIN_LOGVAR_INIT = -10.0
-# spec/pets-facts.md §5.2: a standard deviation below this is replaced by 1.
+# docs/spec/pets-facts.md §5.2: a standard deviation below this is replaced by 1.
 SCALER_MIN_STD = 1e-12
 
 
@@ -31,7 +31,7 @@ def init_pets_linear_(
 
     Weights are drawn from a normal with σ = 1/(2·√d_in) truncated at ±2σ (TF's
     `truncated_normal` redraws samples beyond 2σ; inverse-CDF truncation gives the same
-    distribution); biases are zero (`spec/pets-facts.md` §5.1).
+    distribution); biases are zero (`docs/spec/pets-facts.md` §5.1).
 
     Args:
         weight: [E, d_in, d_out] weights, overwritten.
@@ -84,7 +84,7 @@ class EnsembleLinear(nn.Module):
 class InputScaler(nn.Module):
     """Standardise inputs as (x − μ)/σ with statistics stored as buffers (saved in state_dict).
 
-    Refit by `fit` at the start of every training call (`spec/pets-facts.md` §5.2). The buffers
+    Refit by `fit` at the start of every training call (`docs/spec/pets-facts.md` §5.2). The buffers
     are updated in place, so a captured CUDA graph sees new statistics.
 
     Args:
@@ -119,7 +119,7 @@ class InputScaler(nn.Module):
 
 
 def bound_logvar(raw: Tensor, max_logvar: Tensor, min_logvar: Tensor) -> Tensor:
-    """Squash a raw log-variance softly into [min_logvar, max_logvar] (`spec/pets-facts.md` §5.3).
+    """Squash a raw log-variance softly into [min_logvar, max_logvar] (§5.3).
 
     l1 = max − softplus(max − ρ); logvar = min + softplus(l1 − min).
 
@@ -136,7 +136,7 @@ def bound_logvar(raw: Tensor, max_logvar: Tensor, min_logvar: Tensor) -> Tensor:
 
 
 class Ensemble(nn.Module):
-    """The PETS dynamics network: D, P (E = 1) and DE, PE (E > 1) (`spec/pets-facts.md` §5.3–§5.4).
+    """The PETS dynamics network: D, P (E = 1) and DE, PE (E > 1) (§5.3–§5.4).
 
     Input scaler, `hidden_layers` swish layers of `hidden_width`, a linear output layer. A
     probabilistic model's output layer is twice as wide (mean and raw log-variance), and its
@@ -270,7 +270,7 @@ def predict_aggregated(model: Ensemble, x: Tensor) -> tuple[Tensor, Tensor]:
     """Predict the ensemble's moment-matched output for shared inputs (DS, MM, E propagation).
 
     mean = (1/E)·Σ_e μ_e; var = (1/E)·Σ_e var_e + (1/E)·Σ_e (μ_e − mean)² for P/PE, and only the
-    variance of the means for D/DE (all zeros when E = 1) (`spec/pets-facts.md` §5.3–§5.4).
+    variance of the means for D/DE (all zeros when E = 1) (`docs/spec/pets-facts.md` §5.3–§5.4).
 
     Args:
         model: the ensemble.

@@ -1,6 +1,6 @@
 """The GP dynamics model of PETS' baselines: sparse GP regression with Titsias' collapsed bound.
 
-Owns the model of `-ca model-type GP` (`spec/pets-facts.md` §5.7, the original's `TFGP.py`, a
+Owns the model of `-ca model-type GP` (`docs/spec/pets-facts.md` §5.7, the original's `TFGP.py`, a
 gpflow 1.x `SGPR`): one RBF kernel with ARD lengthscales over the model input, shared by every
 output dimension (one independent zero-mean GP per output), a Gaussian likelihood, and M
 inducing points. The formulas are gpflow 1.x's `SGPR._build_likelihood` and
@@ -113,7 +113,7 @@ def negative_bound(
 
 
 class SparseGP(torch.nn.Module):
-    """SGPR with a shared ARD RBF kernel, as the original's `TFGP` (`spec/pets-facts.md` §5.7).
+    """SGPR with a shared ARD RBF kernel, as the original's `TFGP` (`docs/spec/pets-facts.md` §5.7).
 
     Satisfies the dynamics-model interface of `pets.propagation` as a one-member "ensemble":
     `forward(x [1, B, d_in]) -> (mean, var)`, both `[1, B, d_out]` float32, the latent

@@ -1,4 +1,4 @@
-"""One original-style training call of the GP model (`spec/pets-facts.md` §5.7, `TFGP.train`).
+"""One original-style training call of the GP model (`docs/spec/pets-facts.md` §5.7, `TFGP.train`).
 
 Owns `fit_gp`: fresh inducing points from a random permutation of the training inputs (zero rows
 appended when there are fewer inputs than inducing points), then kernel variance, ARD

@@ -1,4 +1,4 @@
-"""The training objective of PETS as free functions, one term each (`spec/pets-facts.md` §5.3–§5.4).
+"""The PETS training objective, one free function per term (docs/spec/pets-facts.md §5.3–§5.4).
 
 Every data term takes optional `row_weights` [B] (1 for a real row, 0 for padding) so a
 training step has the same shapes for every minibatch; with weights the term equals the
@@ -13,7 +13,7 @@ from torch import Tensor
 
 from pets.models.ensemble import Ensemble, EnsembleLinear
 
-# spec/pets-facts.md §5.3: weight of the log-variance bound regulariser.
+# docs/spec/pets-facts.md §5.3: weight of the log-variance bound regulariser.
 LOGVAR_BOUND_COEF = 0.01
 
 

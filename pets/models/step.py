@@ -1,4 +1,4 @@
-"""One gradient step of a PETS ensemble on one minibatch per member (`spec/pets-facts.md` §5.5).
+"""One gradient step of a PETS ensemble on one minibatch per member (docs/spec/pets-facts.md §5.5).
 
 Shared by `fit`'s eager loop (`train_step`) and the captured step (`pets.models.graphed`), so both
 run the same arithmetic in the same order. Shapes never depend on the data, so a step can be

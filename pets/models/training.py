@@ -1,4 +1,4 @@
-"""One original-style training call of a PETS ensemble (`spec/pets-facts.md` §5.5).
+"""One original-style training call of a PETS ensemble (`docs/spec/pets-facts.md` §5.5).
 
 Owns the optimiser factory and `fit`: input checks, holdout split, scaler refit, bootstrap,
 epochs of minibatches, each one step (`pets.models.step`, eager) or one replay of a captured
@@ -25,7 +25,7 @@ from pets.models.step import train_step
 
 __all__ = ["ADAM_BETAS", "ADAM_EPS", "FitReport", "fit", "make_optimizer", "train_step"]
 
-# spec/pets-facts.md §4.2: Adam with TensorFlow's defaults.
+# docs/spec/pets-facts.md §4.2: Adam with TensorFlow's defaults.
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 
@@ -57,7 +57,7 @@ def make_optimizer(model: Ensemble, lr: float) -> Adam:
 
     Args:
         model: the ensemble to train.
-        lr: learning rate (per env, `spec/pets-facts.md` §4.2).
+        lr: learning rate (per env, `docs/spec/pets-facts.md` §4.2).
 
     Raises:
         ConfigError: `lr` is not a positive finite number.
@@ -172,7 +172,7 @@ def fit(
 ) -> FitReport:
     """Train the model once on all data, as the original's `BNN.train`/`NN.train` call does.
 
-    Steps (`spec/pets-facts.md` §5.5): hold out min(⌊N·holdout_ratio⌋, max_logging) random rows
+    Steps (`docs/spec/pets-facts.md` §5.5): hold out min(⌊N·holdout_ratio⌋, max_logging) random rows
     (reported only); refit the input scaler on the remaining N' rows; draw a fresh bootstrap of
     N' indices with replacement per member (also when E = 1); run `epochs` passes of
     ⌈N'/batch_size⌉ minibatches, member e taking its columns of its own index row, and shuffle

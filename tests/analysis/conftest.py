@@ -1,4 +1,7 @@
-"""Synthetic run directories with known returns, written the way a run writes them (contract §4)."""
+"""Synthetic run directories with known returns, written the way a run writes them.
+
+The layout is `docs/spec/interfaces.md` §4.
+"""
 
 from __future__ import annotations
 

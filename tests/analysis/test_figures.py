@@ -214,7 +214,8 @@ def test_learning_curve_plots_max_so_far_not_raw_returns(make_run: Callable[...,
     frame = load_runs(runs).returns
     fig = plot_learning_curves(frame)
     (line,) = _data_lines(fig.axes[0])
-    # oracle: the running maximum per seed (spec §10), then the mean over the two seeds
+    # oracle: the running maximum per seed (docs/spec/pets-facts.md §10), then the mean over the
+    # two seeds
     best = np.maximum.accumulate(np.asarray(raw), axis=1)
     np.testing.assert_allclose(line.get_ydata(), best.mean(axis=0))  # 3.5, 5.5, 7, 8.5
     assert not np.allclose(line.get_ydata(), np.mean(raw, axis=0))

@@ -20,9 +20,10 @@ def test_recorded_random_policy_returns_are_reproduced(env: str) -> None:
 
 
 def test_reacher_random_return_is_dominated_by_its_action_cost() -> None:
-    """Reacher cost per step = ‖ee − goal‖² + 0.01‖a‖² (pets-facts §4) with a ~ U[−20, 20]^7:
-    E[0.01‖a‖²] = 0.01 · 7 · 400/3 per step, 1,400 per 150-step episode; the distance term only
-    lowers the return. SD of the episode's action cost: sqrt(1050 · 1e-4 · (20⁴/5 − (400/3)²))."""
+    """Reacher cost per step = ‖ee − goal‖² + 0.01‖a‖² (docs/spec/pets-facts.md §4.3) with
+    a ~ U[−20, 20]^7: E[0.01‖a‖²] = 0.01 · 7 · 400/3 per step, 1,400 per 150-step episode; the
+    distance term only lowers the return. SD of the episode's action cost:
+    sqrt(1050 · 1e-4 · (20⁴/5 − (400/3)²))."""
     returns = random_policy_returns("reacher", RANDOM_POLICY_EPISODES, RANDOM_POLICY_SEED)
     action_cost = 150 * 0.01 * 7 * 400 / 3
     sd_of_mean = np.sqrt(1050 * 1e-4 * (20**4 / 5 - (400 / 3) ** 2)) / np.sqrt(len(returns))

@@ -177,8 +177,8 @@ def test_summarize_empty_frame_gives_empty_table() -> None:
 
 
 def test_summary_reference_near_our_steps_and_random_policy_margin(tidy: pd.DataFrame) -> None:
-    """The reference point for our step count (pets-facts §10 read-offs, written out here) and
-    the margin over a random policy given as (mean 10, SD 20, best 50)."""
+    """The reference point for our step count (the read-offs of docs/spec/pets-facts.md §10,
+    written out here) and the margin over a random policy given as (mean 10, SD 20, best 50)."""
     rand = RandomPolicyReturns(10.0, 20.0, 50.0)
     summary = summarize(tidy, random_policy={"cartpole": rand})
     cart, reach = summary.iloc[0], summary.iloc[1]
@@ -204,7 +204,7 @@ def test_summary_reference_near_our_steps_and_random_policy_margin(tidy: pd.Data
 def test_reference_near_takes_the_first_point_at_or_after_our_steps(
     steps: int, expected: tuple[float, int]
 ) -> None:
-    # reacher, pets-facts §10: ≈ −48 by ~2,700 steps, ≈ −40 by ~5,500, ≈ −38 at 15,000
+    # reacher, docs/spec/pets-facts.md §10: ≈ −48 by ~2,700 steps, ≈ −40 by ~5,500, ≈ −38 at 15,000
     assert reference_near(REFERENCES["reacher"], steps) == expected
 
 

@@ -1,6 +1,6 @@
 """Cartpole swing-up: model numbers, reset distribution and cost against independent oracles.
 
-Oracles: capsule masses from the spec's geometry at density 1000 (`spec/pets-facts.md` §3.1),
+Oracles: capsule masses from the spec's geometry at density 1000 (`docs/spec/pets-facts.md` §3.1),
 MuJoCo's own kinematics of the pole tip, and the spec's reset distribution.
 """
 

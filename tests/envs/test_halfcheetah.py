@@ -1,6 +1,6 @@
 """HalfCheetah: model numbers, the finite-difference velocity in obs[0], reset and preproc.
 
-Oracles: the spec's joint table and total mass (`spec/pets-facts.md` §3.4), x recomputed from
+Oracles: the spec's joint table and total mass (`docs/spec/pets-facts.md` §3.4), x recomputed from
 `qpos` and `dt`, the spec's reset distribution, and hand-made observations for the model
 input/target layout (§4.3).
 """
@@ -16,7 +16,7 @@ import torch
 
 from pets.envs.halfcheetah import HalfCheetahEnv, HalfCheetahTask
 
-# spec/pets-facts.md §3.4: joint -> (range, stiffness, damping, motor gear)
+# docs/spec/pets-facts.md §3.4: joint -> (range, stiffness, damping, motor gear)
 LEGS = {
     "bthigh": ((-0.52, 1.05), 240.0, 6.0, 120.0),
     "bshin": ((-0.785, 0.785), 180.0, 4.5, 90.0),

@@ -1,9 +1,9 @@
 """Pusher: model numbers, tip/object observation, reset distribution and the pushable object.
 
-Oracles: the spec's ranges, damping and positions (`spec/pets-facts.md` §3.3), MuJoCo's own
+Oracles: the spec's ranges, damping and positions (`docs/spec/pets-facts.md` §3.3), MuJoCo's own
 kinematics (the tip 0.1 m ahead of the `tips_arm` frame; a replayed physics step), the spec's
 reset distribution with tolerances from the sample size, and a scripted push compared with the
-original object density (the documented reason for the deviation, `spec/environments.md` §4).
+original object density (the documented reason for the deviation, `docs/spec/environments.md` §4).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from pets.envs import make_env
 from pets.envs.pusher import OBJECT_DENSITY, PusherEnv, PusherTask
 
-# spec/pets-facts.md §3.3: joint -> (range, damping)
+# docs/spec/pets-facts.md §3.3: joint -> (range, damping)
 JOINTS = {
     "r_shoulder_pan_joint": ((-2.2854, 2.0), 1.0),
     "r_shoulder_lift_joint": ((-0.5236, 1.3963), 1.0),
@@ -64,7 +64,7 @@ def test_pusher_model_matches_spec(env: PusherEnv) -> None:
 
 def test_pusher_tip_is_subtree_com_ahead_of_tips_arm(env: PusherEnv) -> None:
     # gym 0.9.4's get_body_com = subtree COM: the midpoint of the two tip spheres, 0.1 m along
-    # the tips_arm x axis (spec/pets-facts.md §3.3: (0.921, −0.6, 0) at the zero pose).
+    # the tips_arm x axis (docs/spec/pets-facts.md §3.3: (0.921, −0.6, 0) at the zero pose).
     obs, _ = env.reset(seed=0)
     np.testing.assert_allclose(obs[14:17], [0.921, -0.6, 0.0], atol=1e-12)
     frame = env.data.body("tips_arm")

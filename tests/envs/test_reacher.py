@@ -1,7 +1,7 @@
 """Reacher3D: model numbers, forward kinematics and goal handling against independent oracles.
 
-Oracles: the spec's masses, ranges and damping (`spec/pets-facts.md` §3.2,
-`spec/environments.md` §5), MuJoCo's kinematics of the fingertip links, and the spec's goal
+Oracles: the spec's masses, ranges and damping (`docs/spec/pets-facts.md` §3.2,
+`docs/spec/environments.md` §5), MuJoCo's kinematics of the fingertip links, and the spec's goal
 distribution with tolerances from the sample size.
 """
 
@@ -26,7 +26,7 @@ from pets.envs.reacher import (
     ee_position,
 )
 
-# spec/pets-facts.md §3.2: joint -> (range or None for unlimited, damping)
+# docs/spec/pets-facts.md §3.2: joint -> (range or None for unlimited, damping)
 JOINTS = {
     "r_shoulder_pan_joint": ((-2.2854, 1.714602), 10.0),
     "r_shoulder_lift_joint": ((-0.5236, 1.3963), 10.0),
@@ -36,7 +36,7 @@ JOINTS = {
     "r_wrist_flex_joint": ((-2.094, 0.0), 0.1),
     "r_wrist_roll_joint": (None, 0.1),
 }
-# spec/environments.md §5: arm body masses (kg), shoulder to palm, as printed there; each is
+# docs/spec/environments.md §5: arm body masses (kg), shoulder to palm, as printed there; each is
 # checked to half a unit of its last printed digit.
 BODY_MASSES = [
     "24.31",

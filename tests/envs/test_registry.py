@@ -1,8 +1,8 @@
 """Behaviour shared by the four tasks: registry, spaces, episode length, reward = −cost, replay.
 
-Oracles: the spec's numbers (`spec/pets-facts.md` §2.1, §4.1), a fresh interpreter for the
+Oracles: the spec's numbers (`docs/spec/pets-facts.md` §2.1, §4.1), a fresh interpreter for the
 import weight, and the env's own reward on real random-action rollouts for the planning cost
-(the original defines them equal, `spec/pets-facts.md` §4.3).
+(the original defines them equal, `docs/spec/pets-facts.md` §4.3).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pets.envs.base import Task
 from pets.errors import ConfigError
 
 # name: (gym id, obs dim, act dim, action bound, dt, task horizon, model in/out dims)
-# from spec/pets-facts.md §2.1 and §4.1.
+# from docs/spec/pets-facts.md §2.1 and §4.1.
 SPEC = {
     "cartpole": ("pets/Cartpole-v0", 4, 1, 3.0, 0.04, 200, 6, 4),
     "reacher": ("pets/Reacher3D-v0", 17, 7, 20.0, 0.02, 150, 24, 17),

@@ -18,7 +18,7 @@ from wfutil import REPO, job_counts, load_yaml, stop_gracefully, tool_env, write
 
 pytestmark = pytest.mark.workflow
 
-# spec/pets-facts.md §6.4, written out by hand: the 14 valid model-type x prop-type pairs.
+# docs/spec/pets-facts.md §6.4, written out by hand: the 14 valid model-type x prop-type pairs.
 VALID_METHODS = {
     ("D", "E"),
     ("P", "E"), ("P", "DS"), ("P", "MM"),

@@ -20,7 +20,7 @@ def test_lint_snakemake_lint_is_clean() -> None:
 
 @pytest.mark.workflow
 def test_lint_snakefmt_check_is_clean() -> None:
-    # pyproject.toml's [tool.snakefmt] carries STYLE.md §2.8's directive order.
+    # pyproject.toml's [tool.snakefmt] carries the directive order of docs/spec/interfaces.md §7.
     args = ["--check", "Snakefile", "workflow/"]
     result = run_tool([sys.executable, "-m", "snakefmt", *args], REPO, timeout=60)
     assert result.returncode == 0, result.stdout[-4000:]

@@ -120,7 +120,7 @@ def load_yaml(path: Path) -> dict:
 def run_dir(
     root: Path, env: str, model: str, prop: str, opt: str, seed: int, results: str = "results"
 ) -> Path:
-    """The run directory the contract fixes (pets_contract §4), under results root `results`."""
+    """The run directory of `docs/spec/interfaces.md` §4, under results root `results`."""
     return root / results / "runs" / env / f"{model}-{prop}-{opt}" / f"seed{seed}"
 
 

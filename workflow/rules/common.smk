@@ -16,7 +16,7 @@ ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
 MODELS = ("D", "P", "DE", "PE", "GP")
 PROPS = ("E", "DS", "MM", "TS1", "TSinf")
 OPTS = ("CEM", "Random")
-# spec/pets-facts.md §6.4: the model-type x prop-type matrix of the original.
+# docs/spec/pets-facts.md §6.4: the model-type x prop-type matrix of the original.
 VALID_PROPS = {
     "D": ("E",),
     "P": ("E", "DS", "MM"),
