@@ -21,6 +21,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 
 
+# After a successful run, one line per cell: did it learn (judged against a random policy)?
+onsuccess:
+    print_verdicts()
+
+
 # Everything: all runs of the configured grid, their tables, metrics and figures.
 rule all:
     input:

@@ -178,10 +178,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from pets.analysis import aggregate
+    from pets.analysis.pipeline import read_verdicts
 
     skipped = aggregate(args.runs, args.tables, args.metrics, skip_bad=args.skip_bad)
     for path in skipped:
         print(f"skipped unreadable run: {path}", file=sys.stderr)
+    for line in read_verdicts(args.tables):
+        print(line)
     print(f"tables in {args.tables}, metrics in {args.metrics}")
     return 0
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pets.analysis.load import load_runs
-from pets.analysis.tables import metrics, summarize, summary_markdown, to_csv_text
+from pets.analysis.tables import (
+    VERDICT_HEADING,
+    metrics,
+    summarize,
+    summary_markdown,
+    to_csv_text,
+)
 from pets.analysis.tidy import (
     DIAGNOSTIC_COLUMNS,
     TIDY_COLUMNS,
@@ -75,6 +81,13 @@ def aggregate(
     write_text_atomic(Path(metrics_path), text + "\n")
     log.info("aggregated %d runs into %s (%d skipped)", n_runs, tables_dir, len(runs.skipped))
     return [run_dir for run_dir, _ in runs.skipped]
+
+
+def read_verdicts(tables_dir: Path) -> list[str]:
+    """The verdict lines of `summary.md` under `tables_dir` (did each cell learn?)."""
+    text = (Path(tables_dir) / SUMMARY_MARKDOWN).read_text(encoding="utf-8")
+    _, _, section = text.partition(VERDICT_HEADING)
+    return [line[2:] for line in section.splitlines() if line.startswith("- ")]
 
 
 def make_figures(tables_dir: Path, out_dir: Path) -> list[Path]:

@@ -4,8 +4,9 @@
 the first call of one imports `torch._dynamo` (about 1.7 s, a third of a run's start-up on our
 machines) although PETS never compiles. This class does the arithmetic of `torch.optim.Adam`'s
 single-tensor path (its default on the CPU) in the same order, or with `fused=True` (what
-`make_optimizer` picks on the CPU) calls the kernel of `torch.optim.Adam(fused=True)`, so a run's
-results are bit-identical to the matching torch optimiser, and reads and writes its state dict
+`make_optimizer` picks on the CPU) calls the kernel of `torch.optim.Adam(fused=True)`: the same
+kernels in the same order, so on any one machine its results equal the matching torch
+optimiser's bit for bit. It reads and writes that optimiser's state dict
 format, so checkpoints and model files of either load into the other. With `capturable=True`
 (what `make_optimizer` picks on CUDA) step counts and bias corrections live in device tensors,
 so a whole training step can be captured as a CUDA graph (`pets.models.graphed`); its state is

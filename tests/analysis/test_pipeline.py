@@ -55,6 +55,24 @@ def test_aggregate_writes_tables_and_metrics(make_run: RunWriter, tmp_path: Path
     assert first == {p.name: p.read_bytes() for p in [*tables.iterdir(), tmp_path / "metrics.json"]}
 
 
+def test_pets_aggregate_prints_the_verdict(
+    make_run: RunWriter, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Final max-so-far 2.5 against cartpole's random policy (−4.27 ± 1.60, docs/spec's
+    reference-numbers): (2.5 + 4.27)/1.60 = 4.2 SD, under the 5 SD that count as learned."""
+    from pets.cli import main as pets_main
+
+    make_run([1.0, 2.0], seed=0)
+    make_run([3.0, 1.0], seed=1)
+    argv = ["aggregate", "--runs", str(tmp_path / "runs"), "--tables", str(tmp_path / "t")]
+    assert pets_main([*argv, "--metrics", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(
+        "cartpole PE-TSinf CEM: NOT learned (final max-so-far 2.5, 2 seeds, 4.2 SD"
+    )
+    assert out[-1].startswith("tables in ")
+
+
 def test_aggregate_bad_run_fails_clearly_or_is_skipped(make_run: RunWriter, tmp_path: Path) -> None:
     make_run([1.0, 2.0], seed=0)
     bad = make_run([1.0, 2.0], seed=1)

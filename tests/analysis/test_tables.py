@@ -30,6 +30,7 @@ from pets.analysis.tables import (
     summarize,
     summary_markdown,
     to_csv_text,
+    verdict_lines,
 )
 from pets.analysis.tidy import TIDY_COLUMNS, categorize
 
@@ -194,6 +195,24 @@ def test_summary_reference_near_our_steps_and_random_policy_margin(tidy: pd.Data
     assert "| -48 (2,700) | – | – |" in text
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len({line.count("|") for line in table}) == 1, table  # header, rule, rows agree
+
+
+@pytest.mark.parametrize(
+    ("sd", "verdict"), [(20.0, "learned"), (34.0, "NOT learned"), (33.0, "learned")]
+)
+def test_verdict_is_learned_at_five_random_policy_sds_above_the_random_mean(
+    tidy: pd.DataFrame, sd: float, verdict: str
+) -> None:
+    """cartpole's seed-mean final max-so-far is 535/3 = 178.33; random mean 10 (SD given):
+    (178.33 − 10)/20 = 8.4 and /33 = 5.1 are ≥ 5 SD, /34 = 4.95 is not."""
+    summary = summarize(tidy, random_policy={"cartpole": RandomPolicyReturns(10.0, sd, 50.0)})
+    lines = verdict_lines(summary)
+    assert len(lines) == len(summary) == 2
+    assert lines[0].startswith(f"cartpole PE-TSinf CEM: {verdict} (final max-so-far 178.3, 3 seeds")
+    assert lines[1].startswith("reacher ") and "no verdict" in lines[1]  # no random policy given
+    text = summary_markdown(summary)
+    assert text.split("## Verdict", 1)[1].split()[:1] == ["-"]  # the lines follow the heading
+    assert all(f"- {line}" in text for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -214,3 +214,12 @@ def figure_files():
 def final_outputs():
     """Return the workflow's end products: tables, metrics and figures of the configured grid."""
     return [*table_files().values(), METRICS_FILE, *figure_files().values()]
+
+
+def print_verdicts():
+    """Print summary.md's verdict lines (`pets aggregate`), if the tables exist yet."""
+    if (Path(TABLES_DIR) / "summary.md").exists():
+        from pets.analysis.pipeline import read_verdicts
+
+        for line in read_verdicts(Path(TABLES_DIR)):
+            print(line)
