@@ -1,7 +1,8 @@
 """What a run saves after every finished iteration (`checkpoint.pt`), and how it is restored.
 
 Everything a killed run needs to continue bit-identically on the same machine: the data, the
-returns, the model and optimiser state and every random stream. Split from `pets.experiment` (the loop).
+returns, the model and optimiser state and every random stream. Split from `pets.experiment`
+(the loop).
 """
 
 from __future__ import annotations
