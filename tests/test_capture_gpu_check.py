@@ -88,7 +88,7 @@ def test_requirements_are_pyprojects_less_torch_the_workflow_tools_and_linters(
         "numpy>=2.0", "Py_Yaml.X>=6", "pytest>=8", "setuptools>=69", "wheel",
     ]  # fmt: skip
     names = {re.split(r"[<>=!~ ;\[]", line)[0].lower() for line in reqs.requirements()}
-    # what a machine with only Python and a CUDA torch lacks (issue 25's list, the direct ones)
+    # what a machine with only Python and a CUDA torch lacks (those pyproject names directly)
     assert names >= {
         "numpy", "scipy", "pyyaml", "tqdm", "imageio", "pandas", "seaborn", "matplotlib",
         "pytest", "setuptools", "gymnasium", "mujoco",
