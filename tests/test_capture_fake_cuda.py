@@ -2,7 +2,7 @@
 
 Only what needs a GPU is replaced (`FakeCuda`: devices, streams, the sync debug mode, the graph
 and its capture context, generators). The stand-ins behave as torch's own code does where the
-capture can go wrong: `torch.cuda.graph`'s entry and exit as in torch/cuda/graphs.py (the exit
+capture can go wrong: `torch.cuda.graph`'s entry and exit in torch's own order (the exit
 ends the capture before it restores the stream, so a failing end leaves the capture stream
 current), a capture records only the current device's work, and a generator's state is marked
 capturing at the start of a capture and cleared only by a capture that ends well, an eager draw
