@@ -121,7 +121,7 @@ _BMM = torch.bmm
 
 def max_relative(got: Tensor, want: Tensor, bound: Tensor) -> float:
     """max |got − want| / bound: ≤ 1 when `got` is within the bound (for messages)."""
-    diff = (got.to(torch.float64) - want.to(torch.float64)).abs()
+    diff = (got.detach().to(torch.float64) - want.detach().to(torch.float64)).abs()
     return float((diff / bound.clamp_min(math.ulp(0.0))).max())
 
 
