@@ -2,7 +2,10 @@
 
 Usage: `cp -r . /tmp/mut && python tests/mutants.py /tmp/mut [index ...]`. Each mutant replaces
 one exact text (which must occur once) in one file, runs `pytest -x -q` on its test files, and
-restores the file; one line per mutant says which test caught it (tests/README.md's table).
+restores the file; one line per mutant says which test caught it (tests/README.md's table). The
+exit status is 1 when a mutant's text is not found exactly once (NOT APPLIED: the file moved or
+was reformatted) or a mutant survives; `tests/test_mutants.py` checks every text in the default
+run, without planting any.
 Never run it on a checkout you work in: a kill between plant and restore leaves the bug in.
 """
 
@@ -914,11 +917,17 @@ def run_mutant(root: Path, name: str, path: str, old: str, new: str, tests: list
 
 
 def main(argv: list[str]) -> int:
+    """Run the chosen mutants; exit status 1 if any was not applied or survived its tests."""
     root, only = Path(argv[0]), set(argv[1:])
+    failures = 0
     for i, mutant in enumerate(MUTANTS):
         if not only or str(i) in only:
-            print(f"{i}\t{run_mutant(root, *mutant)}", flush=True)
-    return 0
+            verdict = run_mutant(root, *mutant)
+            failures += "\tNOT APPLIED" in verdict or "\tSURVIVED" in verdict
+            print(f"{i}\t{verdict}", flush=True)
+    if failures:
+        print(f"{failures} mutant(s) not applied or survived", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
