@@ -255,8 +255,8 @@ MUTANTS += [
     (
         "F6: silu backward at post-activation h instead of z",
         "pets/models/fused_step.py",
-        "self.z[k - 1] if k else None, self.dz[k - 1]",
-        "self.h[k] if k else None, self.dz[k - 1]",
+        "z=self.z[k - 1] if k else None,",
+        "z=self.h[k] if k else None,",
         FS,
     ),
     (
