@@ -41,14 +41,14 @@ import torch
 from pets.bench import plan, train
 from pets.bench.timing import interleaved, thread_counts
 from pets.envs import ENV_NAMES, make_env, make_task
-from pets.experiment import build_controller, build_model
 from pets.models import Ensemble
 from pets.models.ensemble import EnsembleLinear
 from pets.models.fused_step import FusedStep
 from pets.models.losses import model_loss
 from pets.models.training import make_optimizer
-from pets.mpc import MPC
-from pets.planning_forward import PlanningForward
+from pets.planning.forward import PlanningForward
+from pets.planning.mpc import MPC
+from pets.run.experiment import build_controller, build_model
 
 CPU = torch.device("cpu")
 BATCH, STEPS = 32, 100

@@ -19,8 +19,8 @@ from typing import NoReturn
 from pets import __version__
 from pets.config import ENV_NAMES, MODEL_TYPES, OPT_TYPES, PROP_TYPES, override_table
 from pets.errors import ConfigError, RunLockedError, StopRequested, WriteError
-from pets.memory import keep_freed_memory
-from pets.stopping import stop_in, stop_on_signals
+from pets.util.memory import keep_freed_memory
+from pets.util.stopping import stop_in, stop_on_signals
 
 EXIT_USAGE = 2  # bad input, damaged or foreign files, a locked run directory (argparse's code)
 EXIT_OS_ERROR = 1  # an OS error while writing or reading, e.g. a full disk
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _threads(args: argparse.Namespace) -> int:
     """`-threads N`, or every core this process may use (recorded in the run's config.yaml)."""
-    from pets.threads import available_cores
+    from pets.util.threads import available_cores
 
     return available_cores() if args.threads is None else args.threads
 
@@ -142,7 +142,7 @@ def _cmd_mbexp(args: argparse.Namespace) -> int:
         args.env, args.ca, args.o, seed=args.seed, device=args.device, threads=_threads(args),
         precision=args.precision,
     )  # fmt: skip
-    from pets.experiment import new_run_dir, preflight, run  # torch loads only for valid input
+    from pets.run.experiment import new_run_dir, preflight, run  # torch loads only for valid input
 
     pretrained = preflight(cfg)
     outdir = Path(args.outdir) if args.outdir else new_run_dir(Path(args.logdir))
@@ -167,7 +167,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         args.env, args.ca, [*args.o, *forced], seed=args.seed, device=args.device,
         threads=_threads(args), precision=args.precision,
     )  # fmt: skip
-    from pets.experiment import new_run_dir, preflight, run
+    from pets.run.experiment import new_run_dir, preflight, run
 
     pretrained = preflight(cfg)
     outdir = new_run_dir(Path(args.logdir))

@@ -69,7 +69,7 @@ class StopRequested(BaseException):
     """SIGTERM or SIGINT asked the process to stop (a BaseException, like KeyboardInterrupt,
     so that no `except Exception` on the way swallows it).
 
-    `pets.experiment.run` fills in where the run stood before it lets the exception go on.
+    `pets.run.experiment.run` fills in where the run stood before it lets the exception go on.
 
     Attributes:
         signum: the signal number.

@@ -1,11 +1,11 @@
 """Slow loop references of the planning kernels, and small stand-ins for models and tasks.
 
-Each reference walks over candidates, particles, members and samples one at a time, the way the
-spec describes the operation (`docs/spec/pets-facts.md` §6), so the vectorised kernels in
-`pets.propagation`, `pets.optimizers` and `pets.mpc` can be held to them (torchrl style). The
-references consume the generator in the same order and shapes as the kernels (one draw of the
-whole noise tensor per step), so with equal generator states the outputs agree up to float
-rounding. The stand-ins follow the model interface of `docs/spec/interfaces.md` §1
+Each reference walks over candidates, particles, members and samples one at a time, the way the spec
+describes the operation (`docs/spec/pets-facts.md` §6), so the vectorised kernels in
+`pets.planning.propagation`, `pets.planning.optimizers` and `pets.planning.mpc` can be held to them
+(torchrl style). The references consume the generator in the same order and shapes as the kernels
+(one draw of the whole noise tensor per step), so with equal generator states the outputs agree up
+to float rounding. The stand-ins follow the model interface of `docs/spec/interfaces.md` §1
 (`ensemble_size`, `probabilistic`, `in_dim`, `out_dim`, `forward(x [E, B, d_in]) -> (mean, var |
 None)`) and the planning side of a task, with exactly known behaviour; no env or trained model is
 involved.
@@ -213,7 +213,7 @@ def candidate_costs_reference(
     ign_var: bool,
     generator: torch.Generator,
 ) -> Tensor:
-    """Loop version of `pets.mpc.candidate_costs`: per particle totals, NaN -> 1e6, mean."""
+    """Loop version of `pets.planning.mpc.candidate_costs`: particle totals, NaN -> 1e6, mean."""
     n, h, _ = actions.shape
     p = npart
     states = [obs.clone() for _ in range(n * p)]

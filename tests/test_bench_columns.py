@@ -10,8 +10,8 @@ import torch
 from pets import experiment
 from pets.bench import gp
 from pets.bench.timing import Timing, graph_state, replan_columns, step_columns
-from pets.capture import GraphCache
-from pets.mpc import MPC
+from pets.util.capture import GraphCache
+from pets.planning.mpc import MPC
 
 
 def test_replan_columns_from_one_median_timing() -> None:

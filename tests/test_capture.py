@@ -16,11 +16,12 @@ import pytest
 import torch
 from reference_planning import PointMassTask
 
-from pets.capture import GraphCache, buffer_key, capture_graph
 from pets.models import Ensemble, fit, make_optimizer
-from pets.mpc import MPC, REPLAN_WARMUP, action_bounds, capture_replan
-from pets.optimizers import CEMOptimizer
-from pets.propagation import Propagation
+from pets.planning.capture import REPLAN_WARMUP, capture_replan
+from pets.planning.mpc import MPC, action_bounds
+from pets.planning.optimizers import CEMOptimizer
+from pets.planning.propagation import Propagation
+from pets.util.capture import GraphCache, buffer_key, capture_graph
 
 D, E, H = 2, 5, 4
 CAPTURE_LOG = "CUDA-graph capture of the re-plan failed"

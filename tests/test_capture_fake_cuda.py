@@ -1,4 +1,4 @@
-"""`pets.capture.capture_graph` around torch.cuda, on the CPU, against a recording stand-in.
+"""`pets.util.capture.capture_graph` around torch.cuda, on the CPU, against a recording stand-in.
 
 Only what needs a GPU is replaced (`FakeCuda`: devices, streams, the sync debug mode, the graph
 and its capture context, generators). The stand-ins behave as torch's own code does where the
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 
-from pets.capture import GraphCache, capture_graph
+from pets.util.capture import GraphCache, capture_graph
 
 OFFSET_ERROR = "Offset increment outside graph capture encountered unexpectedly"
 

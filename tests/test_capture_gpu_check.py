@@ -2,7 +2,7 @@
 
 Oracles: the 9-minute budget (`docs/spec/reference-numbers.md` §6) for the steps' timeouts; the
 script's documented errors; for the summary, bench tables written by `pets.cli.format_table` from
-hand-made rows and progress files written by `pets.runlog`, whose values must reappear in the
+hand-made rows and progress files written by `pets.run.runlog`, whose values must reappear in the
 right cells.
 """
 
@@ -19,9 +19,9 @@ from types import ModuleType
 
 import pytest
 
-from pets import runlog
 from pets.cli import format_table
-from pets.runlog import ProgressRow
+from pets.run import runlog
+from pets.run.runlog import ProgressRow
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu-check.sh"

@@ -14,10 +14,10 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from pets.capture import capture_graph
 from pets.errors import ConfigError
 from pets.models import Adam, Ensemble, GraphedStep, fit, make_optimizer
 from pets.models.graphed import STEP_WARMUP
+from pets.util.capture import capture_graph
 
 LR = 1e-3
 CAPTURE_LOG = "CUDA-graph capture of the training step failed"

@@ -18,8 +18,8 @@ import scipy.io
 import torch
 
 from pets import config as c
-from pets import runlog
 from pets.cli import main
+from pets.run import runlog
 
 OBS_ACT_DIMS = {"cartpole": (4, 1), "reacher": (17, 7), "pusher": (20, 7), "halfcheetah": (18, 6)}
 # docs/spec/pets-facts.md §2.1
@@ -172,7 +172,7 @@ def test_outdir_with_another_config_is_refused(
 
 
 def test_logdir_gets_a_fresh_timestamped_directory_per_run(tmp_path: Path) -> None:
-    from pets.experiment import new_run_dir
+    from pets.run.experiment import new_run_dir
 
     first, second = new_run_dir(tmp_path), new_run_dir(tmp_path)
     assert first != second and first.parent == second.parent == tmp_path
@@ -197,7 +197,7 @@ def test_progress_times_are_real_durations(tmp_path: Path) -> None:
 def test_temporary_files_left_by_a_killed_write_are_removed_when_the_run_restarts(
     tmp_path: Path,
 ) -> None:
-    # The names pets.fileio.atomic_path gives (".<stem>.<random>.tmp<suffix>"), as a SIGKILL
+    # The names pets.util.fileio.atomic_path gives (".<stem>.<random>.tmp<suffix>"), as a SIGKILL
     # in the middle of a write leaves them; a kill's timing makes them rare in the kill test below.
     stale = [tmp_path / ".logs.k2j4x8.tmp.mat", tmp_path / ".checkpoint.q0z1.tmp.pt"]
     for path in stale:

@@ -24,11 +24,11 @@ import scipy.io
 import torch
 from test_experiment import TINY, o_flags, tiny_args
 
-from pets import runlog
 from pets.cli import main
 from pets.errors import DamagedFileError, WriteError
 from pets.models import load_model
-from pets.runlock import LOCK_FILE, run_lock
+from pets.run import runlog
+from pets.util.runlock import LOCK_FILE, run_lock
 
 ONE_ITER = [("exp_cfg.exp_cfg.ntrain_iters", "1"), ("exp_cfg.sim_cfg.task_hor", "5")]
 
@@ -200,7 +200,7 @@ def test_damaged_logs_mat_fails_aggregate_with_one_line(
     assert not tables.exists()
 
 
-HOLD_LOCK = "import sys; from pets.runlock import run_lock\nwith run_lock(sys.argv[1]):\n" \
+HOLD_LOCK = "import sys; from pets.util.runlock import run_lock\nwith run_lock(sys.argv[1]):\n" \
     "    print('locked', flush=True); sys.stdin.read()\n"  # fmt: skip
 
 

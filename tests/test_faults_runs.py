@@ -169,7 +169,7 @@ def test_mocked_enospc_is_one_line_exit_1_and_resumes(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import pets.torchfile
+    import pets.util.torchfile
 
     if not _mount_fails():
         pytest.skip("a tmpfs mounts here: the real full-disk test covers ENOSPC")
@@ -182,11 +182,11 @@ def test_mocked_enospc_is_one_line_exit_1_and_resumes(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_save(obj, fh)
 
-    monkeypatch.setattr(pets.torchfile.torch, "save", save_then_fill_up)
+    monkeypatch.setattr(pets.util.torchfile.torch, "save", save_then_fill_up)
     run_dir = tmp_path / "run"
     assert main(tiny_args("cartpole", run_dir, THREE_ITERS)) == 1
     assert assert_write_error_keeps_the_run(capsys.readouterr().err, run_dir) == 1
-    monkeypatch.setattr(pets.torchfile.torch, "save", real_save)
+    monkeypatch.setattr(pets.util.torchfile.torch, "save", real_save)
     assert_resumes_to(run_dir, reference)
 
 

@@ -18,8 +18,8 @@ from scipy import stats
 from pets.models import SparseGP, fit_gp, load_model, save_model
 from pets.models.gp import JITTER, from_positive, negative_bound, to_positive
 from pets.models.gp_fit import initial_inducing_points
-from pets.mpc import model_device_dtype
-from pets.propagation import Propagation
+from pets.planning.mpc import model_device_dtype
+from pets.planning.propagation import Propagation
 
 
 def np_rbf(a: np.ndarray, b: np.ndarray, ls: np.ndarray, var: float) -> np.ndarray:

@@ -12,7 +12,7 @@ from pets.config import build_config
 from pets.envs import make_env, make_task
 from pets.models import SparseGP, fit_gp
 from pets.models.gp import negative_bound
-from pets.mpc import capture_replan
+from pets.planning.capture import capture_replan
 
 pytestmark = [
     pytest.mark.gpu,
@@ -51,7 +51,7 @@ def test_bound_and_prediction_on_cuda_match_cpu() -> None:
 
 @pytest.mark.parametrize("prop", ["E", "DS", "MM"])
 def test_gp_replan_on_cuda_never_synchronises_and_captures(prop: str) -> None:
-    from pets.experiment import build_controller
+    from pets.run.experiment import build_controller
 
     overrides = [("ctrl_cfg.opt_cfg.cfg.popsize", "64"), ("ctrl_cfg.opt_cfg.cfg.num_elites", "8")]
     if prop != "E":

@@ -18,7 +18,7 @@ import scipy.io
 
 from pets.config import Config, default_config
 from pets.envs import make_env
-from pets.experiment import run
+from pets.run.experiment import run
 
 BALANCE_RADIUS = 0.1  # m
 BALANCE_STEPS = 50

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from pets import runlog
 from pets.analysis.reference import RANDOM_POLICY
 from pets.cli import main
 from pets.envs import make_env
+from pets.run import runlog
 
 # The evidence preset's planner (global: re-plan every 5 steps, 5 particles) and each task's CEM.
 COMMON = [("ctrl_cfg.per", "5"), ("ctrl_cfg.prop_cfg.npart", "5")]

@@ -1,4 +1,4 @@
-"""`pets.memory.keep_freed_memory`: freed blocks stay in the process instead of being re-faulted."""
+"""`pets.util.memory.keep_freed_memory`: freed blocks stay in the process, not re-faulted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pets.memory import keep_freed_memory, usage
+from pets.util.memory import keep_freed_memory, usage
 
 # Three 20 MB blocks alive at once, freed, allocated again: a horizon step's temporaries in small.
 # glibc's defaults hand the freed top of the heap back to the kernel (trim threshold 2 x the
@@ -16,7 +16,7 @@ from pets.memory import keep_freed_memory, usage
 CYCLES = """
 import sys
 import numpy as np
-from pets.memory import keep_freed_memory, usage
+from pets.util.memory import keep_freed_memory, usage
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def cycle():

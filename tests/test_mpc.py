@@ -1,4 +1,5 @@
-"""Tests of `pets.mpc`: candidate costs, NaN handling, warm start, action buffer, determinism.
+"""Tests of `pets.planning.mpc`: candidate costs, NaN handling, warm start, action buffer,
+determinism.
 
 Oracles: a point mass with an exactly known model (closed-form costs and LQ optimum), hand-worked
 NaN cases, spy optimizers that record what the MPC passes them, and the loop references.
@@ -22,16 +23,16 @@ from reference_planning import (
 )
 
 from pets.errors import ConfigError
-from pets.mpc import (
+from pets.planning.capture import capture_replan
+from pets.planning.mpc import (
     MPC,
     NAN_COST,
     action_bounds,
     candidate_costs,
-    capture_replan,
     shift_plan,
 )
-from pets.optimizers import CEMOptimizer
-from pets.propagation import PROP_TYPES, Propagation
+from pets.planning.optimizers import CEMOptimizer
+from pets.planning.propagation import PROP_TYPES, Propagation
 
 E = 5
 D = 2  # obs dim = act dim of the point mass

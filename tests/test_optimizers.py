@@ -1,4 +1,4 @@
-"""Tests of `pets.optimizers`: truncated sampling, CEM's update and stop, random shooting.
+"""Tests of `pets.planning.optimizers`: truncated sampling, CEM's update and stop, random shooting.
 
 Oracles: scipy's truncated normal, a quadratic with a closed-form minimiser, and the loop
 references of `reference_planning.py`.
@@ -15,7 +15,7 @@ from reference_planning import cem_reference, random_reference
 from scipy import stats
 
 from pets.errors import ConfigError
-from pets.optimizers import CEMOptimizer, RandomOptimizer, truncated_standard_normal
+from pets.planning.optimizers import CEMOptimizer, RandomOptimizer, truncated_standard_normal
 
 H, A = 3, 2
 

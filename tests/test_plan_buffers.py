@@ -1,4 +1,4 @@
-"""The re-plan's buffered TSinf forward (pets.planning_forward, `Propagation.propagate`).
+"""The re-plan's buffered TSinf forward (pets.planning.forward, `Propagation.propagate`).
 
 Two kinds of check, so that every one holds on any CPU:
 
@@ -30,11 +30,11 @@ from torch import Tensor, nn
 
 from pets.config import apply_override, default_config
 from pets.envs import make_env, make_task
-from pets.experiment import build_controller, build_model
 from pets.models import Ensemble
-from pets.mpc import NAN_COST, PlanningTask, candidate_costs
-from pets.planning_forward import PlanningForward, forward_key
-from pets.propagation import DynamicsModel, Propagation
+from pets.planning.forward import PlanningForward, forward_key
+from pets.planning.mpc import NAN_COST, PlanningTask, candidate_costs
+from pets.planning.propagation import DynamicsModel, Propagation
+from pets.run.experiment import build_controller, build_model
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -298,7 +298,7 @@ def _eager_costs(
     task: PlanningTask, model: DynamicsModel, prop: Propagation, obs: Tensor, actions: Tensor,
     generator: torch.Generator,
 ) -> Tensor:  # fmt: skip
-    """`pets.mpc.candidate_costs` as it was before the buffers: the reference oracle."""
+    """`pets.planning.mpc.candidate_costs` as it was before the buffers: the reference oracle."""
     n, h, a = actions.shape
     p = prop.npart
     state = obs.expand(n * p, -1)

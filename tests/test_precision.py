@@ -11,10 +11,10 @@ import torch
 from scipy.io import loadmat
 from tiny_runs import tiny_cartpole_run
 
-from pets import runlog
 from pets.cli import main
 from pets.config import ConfigError, build_config, from_dict, to_dict
-from pets.precision import set_precision
+from pets.run import runlog
+from pets.util.precision import set_precision
 
 IGNORED = "-precision tf32 has no effect on the CPU"
 

@@ -1,4 +1,6 @@
-"""Tests of `pets.propagation` against identity-coded members, exact moments and loop references."""
+"""Tests of `pets.planning.propagation` against identity-coded members, exact moments and loop
+references.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import torch
 from reference_planning import AffineEnsemble, IdentityCodedEnsemble, propagate_reference
 
 from pets.errors import ConfigError
-from pets.propagation import PROP_TYPES, Propagation, check_combination
+from pets.planning.propagation import PROP_TYPES, Propagation, check_combination
 
 E, P, N = 5, 20, 6  # members, particles per candidate, candidates
 D_IN, D_OUT = 3, 2

@@ -19,7 +19,7 @@ import torch
 from test_experiment import load_logs, tiny_args
 
 from pets import experiment, runlog
-from pets.building import Rngs, make_rngs
+from pets.run.building import Rngs, make_rngs
 from pets.cli import main
 
 CPU = torch.device("cpu")

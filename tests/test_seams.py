@@ -13,9 +13,9 @@ import torch
 
 from pets.config import ALLOWED_PROPS, default_config
 from pets.envs import make_env, make_task
-from pets.experiment import build_controller, build_model
-from pets.optimizers import CEMOptimizer, RandomOptimizer
-from pets.rollout import RandomPolicy, rollout, training_data
+from pets.planning.optimizers import CEMOptimizer, RandomOptimizer
+from pets.run.experiment import build_controller, build_model
+from pets.run.rollout import RandomPolicy, rollout, training_data
 
 
 def _expected_inputs_targets(env: str, o: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, ...]:

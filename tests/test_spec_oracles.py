@@ -16,9 +16,9 @@ import torch
 
 from pets.config import CEMCfg, RandomCfg, default_config
 from pets.envs import make_env, make_task
-from pets.experiment import build_model
 from pets.models import make_optimizer
 from pets.models.losses import weight_decay_loss
+from pets.run.experiment import build_model
 
 ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny_runs import tiny_cartpole_run
 
-from pets import runlog
+from pets.run import runlog
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pets import runlog
 from pets.cli import main
+from pets.run import runlog
 
 TINY = [
     ("exp_cfg.sim_cfg.task_hor", "4"),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from pets.analysis.reference import RANDOM_POLICY_EPISODES, RANDOM_POLICY_SEED
-from pets.baseline import random_policy_returns
 from pets.config import ENV_NAMES
+from pets.run.baseline import random_policy_returns
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Owns one function per figure, `plot_<what>(df) -> Figure`, drawn with seaborn on a plain
 `matplotlib.figure.Figure` with the Agg canvas (no pyplot state, no display needed). They never
-save: the caller writes PNG and PDF through `pets.fileio`. Colours are fixed per method
+save: the caller writes PNG and PDF through `pets.util.fileio`. Colours are fixed per method
 (`PALETTE`), line styles per optimizer, so a method looks the same in every figure. Sizes target
 a two-column paper: one panel ≈ 3.4 in wide (a column), two panels side by side ≈ 6.8 in (the
 full text width), fonts from seaborn's "paper" context. Must not import torch.

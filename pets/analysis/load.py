@@ -3,7 +3,7 @@
 Owns reading a finished (or still running) run directory (`logs.mat`, `config.yaml`,
 `progress.csv`; `docs/spec/interfaces.md` §4, `docs/spec/pets-facts.md` §7), including `logs.mat`
 files written by the original TensorFlow code, into the layout of `pets.analysis.tidy`. Must not
-import torch (nor `pets.runlog`, which does).
+import torch (nor `pets.run.runlog`, which does).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The two entry points the command line and the workflow call: `aggregate` and `make_figures`.
 
 Owns which files are written and their names (`docs/spec/interfaces.md` §5); every file goes
-through `pets.fileio`, so a killed call never leaves half a table or figure. Must not import
+through `pets.util.fileio`, so a killed call never leaves half a table or figure. Must not import
 torch.
 """
 
@@ -29,7 +29,7 @@ from pets.analysis.tidy import (
     empty_frame,
     read_table,
 )
-from pets.fileio import write_atomic, write_text_atomic
+from pets.util.fileio import write_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

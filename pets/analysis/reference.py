@@ -71,7 +71,7 @@ def reference_near(ref: Reference, env_steps: int) -> tuple[float, int]:
 
 @dataclass(frozen=True)
 class RandomPolicyReturns:
-    """A uniformly random policy's episode returns on one task (`pets.baseline`)."""
+    """A uniformly random policy's episode returns on one task (`pets.run.baseline`)."""
 
     mean: float
     sd: float  # sample standard deviation (ddof 1)

@@ -50,7 +50,7 @@ def _plan_floor(gp: SparseGP, rows: int, forwards: int) -> tuple[Callable[[], No
 
 def plan_rows(device: torch.device, repeats: int, threads: list[int]) -> list[dict[str, object]]:
     """Rows of ms per GP-MM re-plan at the paper's cartpole planner, beside the floor."""
-    from pets.experiment import build_controller, build_model  # exactly as runs build them
+    from pets.run.experiment import build_controller, build_model  # exactly as runs build them
 
     cfg = build_config(GP_ENV, [("model-type", "GP"), ("prop-type", "MM")], device=str(device))
     task = make_task(GP_ENV, device=device)

@@ -9,7 +9,8 @@ what the re-plan would cost if everything but the matmuls were free; `ratio` = f
 Variants, interleaved in one process (`pets.bench.timing.interleaved`):
 
 - `floor`: the bmm sequence alone;
-- `planner`: `pets.mpc.MPC.act` re-planning eagerly (no host sync inside), as a CPU run does;
+- `planner`: `pets.planning.mpc.MPC.act` re-planning eagerly (no host sync inside), as a CPU run
+  does;
 - `planner+graph` (CUDA only): `MPC.act` as a CUDA run does it, replaying the re-plan captured
   once as a CUDA graph (fp32);
 - `planner+tf32`, `planner+graph+tf32` (CUDA only): the same two with `-precision tf32`.
@@ -31,14 +32,14 @@ import torch
 
 from pets.bench import gp
 from pets.bench.timing import graph_state, interleaved, replan_columns, thread_counts
-from pets.capture import GraphCache
+from pets.util.capture import GraphCache
 from pets.config import CEMCfg, Config, apply_override, default_config
-from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble
-from pets.mpc import MPC
-from pets.precision import matmul_precision
+from pets.planning.mpc import MPC
+from pets.util.device import resolve_device
+from pets.util.precision import matmul_precision
 
 WARMUP = 1
 
@@ -91,7 +92,7 @@ def _paper_config(env: str, popsize: int | None) -> Config:
 def _bench_env(
     env: str, device: torch.device, repeats: int, popsize: int | None, threads: list[int]
 ) -> list[dict[str, object]]:
-    from pets.experiment import build_controller, build_model  # exactly as runs build them
+    from pets.run.experiment import build_controller, build_model  # exactly as runs build them
 
     cfg = _paper_config(env, popsize)
     task = make_task(env, device=device)

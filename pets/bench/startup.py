@@ -30,7 +30,7 @@ def since_start():
         uptime = float(f.read().split()[0])
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
-import pets.experiment as experiment
+import pets.run.experiment as experiment
 rollout = experiment.rollout
 
 def first_step_probe(env, *args, **kwargs):

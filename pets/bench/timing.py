@@ -2,8 +2,8 @@
 
 Variants take turns within each repeat (A B A B …), so a load change on a shared machine hits
 them alike and their ratios stay comparable; every timed call also records its minor page faults
-and system time (`pets.memory.usage`), since an allocator that returns memory to the kernel turns
-into faults and system time that the wall clock alone would hide.
+and system time (`pets.util.memory.usage`), since an allocator that returns memory to the kernel
+turns into faults and system time that the wall clock alone would hide.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from pets.capture import GraphCache
-from pets.device import synchronize
-from pets.memory import usage
-from pets.threads import available_cores, set_threads
+from pets.util.capture import GraphCache
+from pets.util.device import synchronize
+from pets.util.memory import usage
+from pets.util.threads import available_cores, set_threads
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,15 @@ import torch
 
 from pets.bench import gp
 from pets.bench.timing import graph_state, interleaved, step_columns, thread_counts
-from pets.capture import GraphCache
+from pets.util.capture import GraphCache
 from pets.config import default_config
-from pets.device import resolve_device
 from pets.envs import make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble, GraphedStep, fit, make_optimizer, train_step
 from pets.models.fused_step import FusedStep, row_scale
 from pets.models.training import ADAM_BETAS, ADAM_EPS
-from pets.precision import matmul_precision
+from pets.util.device import resolve_device
+from pets.util.precision import matmul_precision
 
 DATA_ROWS = 4096  # rows the `step` minibatches are drawn from
 EPOCHS = 5  # as every original config
@@ -54,7 +54,7 @@ Data = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 def _build(env: str, device: torch.device) -> tuple[Ensemble, float]:
     """The env's PE network on `device` and its learning rate."""
-    from pets.experiment import build_model  # exactly as runs build it
+    from pets.run.experiment import build_model  # exactly as runs build it
 
     cfg = default_config(env)  # PE with the paper's ensemble of 5
     model = build_model(cfg, make_task(env), device, torch.Generator().manual_seed(0))

@@ -155,7 +155,7 @@ class Config:
     `threads` is torch's intra-op thread count; None means every core the process may use
     (`pets mbexp` resolves it to that number, so the run's config.yaml records it).
     `precision` is how CUDA runs the float32 matmuls of planning and training: `fp32` (default,
-    faithful) or `tf32` (opt-in; no effect on the CPU, `pets.precision`).
+    faithful) or `tf32` (opt-in; no effect on the CPU, `pets.util.precision`).
     """
 
     env: str

@@ -3,7 +3,7 @@
 Owns the batched ensemble MLP, its input scaler, the training objective, the original-style
 training call and save/load. Knows nothing of environments, propagation or planners (it imports
 only torch, numpy, scipy.optimize (GP training, imported when first used) and
-`pets.errors`/`pets.fileio`/`pets.capture`).
+`pets.errors`/`pets.util.fileio`/`pets.util.capture`).
 
 Modules: `ensemble` (layers, network, aggregated prediction), `losses` (the objective, term by
 term), `adam` (the optimiser), `step` (one gradient step through autograd), `fused_step` (the

@@ -107,7 +107,7 @@ class Adam:
             ]
 
     def state_tensors(self) -> list[Tensor]:
-        """Every state tensor a captured step writes (capturable), for `pets.capture.buffer_key`."""
+        """Every state tensor a captured step writes (capturable), for `pets.util.capture`."""
         moments = [t for t in (*self.exp_avgs, *self.exp_avg_sqs) if t is not None]
         return [*moments, *self.step_counts]
 

@@ -13,7 +13,7 @@ data. Imports only torch and `pets.models`.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -30,6 +30,54 @@ _silu_backward_out = torch.ops.aten.silu_backward.grad_input
 _softplus = torch.nn.functional.softplus
 _softplus_backward = torch.ops.aten.softplus_backward.default
 _softplus_backward_out = torch.ops.aten.softplus_backward.grad_input
+
+
+class HiddenOp(NamedTuple):
+    """One hidden layer's forward: `z = bias + h·weight`, then `h_next = swish(z)`."""
+
+    bias: Tensor  # [E, 1, w_out]
+    h: Tensor  # [E, B, w_in] the layer's input
+    weight: Tensor  # [E, w_in, w_out]
+    z: Tensor  # [E, B, w_out] pre-activation (kept for the backward)
+    h_next: Tensor  # [E, B, w_out] the next layer's input
+
+
+class OutputOp(NamedTuple):
+    """The output layer's forward: `out = bias + h·weight` (no activation)."""
+
+    bias: Tensor  # [E, 1, 2·d_out] or [E, 1, d_out]
+    h: Tensor  # [E, B, w_in]
+    weight: Tensor  # [E, w_in, w_out]
+    out: Tensor  # [E, B, w_out] mean (and raw log-variance) of the network
+
+
+class GradOp(NamedTuple):
+    """One layer's backward, from the gradient at its output `grad` (layer k, output to input).
+
+    The last four are None for the first layer, whose input needs no gradient.
+    """
+
+    h_t: Tensor  # [E, w_in, B] h_kᵀ, the layer's input transposed
+    grad: Tensor  # [E, B, w_out] dY_k, the gradient at the layer's output
+    w_grad: Tensor  # [E, w_in, w_out] ∂W_k, written
+    b_grad: Tensor  # [E, 1, w_out] ∂b_k, written
+    w_t: Tensor | None  # [E, w_out, w_in] W_kᵀ
+    dh: Tensor | None  # [E, B, w_in] gradient at the layer's input, written
+    z: Tensor | None  # [E, B, w_in] pre-activation of the hidden layer below
+    dz: Tensor | None  # [E, B, w_in] gradient at that pre-activation, written
+
+
+class LogvarBounds(NamedTuple):
+    """The log-variance bounds of P/PE, with views of their gradients and penalty sums."""
+
+    max_logvar: Tensor  # [1, d_out] parameter
+    min_logvar: Tensor  # [1, d_out] parameter
+    max_grad: Tensor  # [d_out] its gradient's row, written
+    min_grad: Tensor  # [d_out]
+    max_flat: Tensor  # [d_out] the parameter flattened, for its sum
+    min_flat: Tensor  # [d_out]
+    max_sum: Tensor  # [] Σ max_logvar, an entry of `penalty_sums`
+    min_sum: Tensor  # [] Σ min_logvar
 
 
 def row_scale(row_weights: Tensor, out_dim: int) -> Tensor:
@@ -101,37 +149,47 @@ class FusedStep:
             (cast(Tensor, layer.weight.grad), cast(Tensor, layer.bias.grad)) for layer in layers
         ]
         self.forward_ops = [
-            (layer.bias, self.h[k], layer.weight, self.z[k], self.h[k + 1])
+            HiddenOp(layer.bias, self.h[k], layer.weight, self.z[k], self.h[k + 1])
             for k, layer in enumerate(layers[:-1])
         ]
-        self.output_op = (layers[-1].bias, self.h[-1], layers[-1].weight, self.out)
-        # Per layer, output to input: (h_kᵀ, dY_k, ∂W_k, ∂b_k, W_kᵀ, dh_k, z_{k−1}, dz_{k−1}).
-        outgoing = [*self.dz, self.dout]
+        self.output_op = OutputOp(layers[-1].bias, self.h[-1], layers[-1].weight, self.out)
+        outgoing = [*self.dz, self.dout]  # dY_k: the gradient at layer k's output
         self.backward_ops = [
-            (
-                self.h[k].transpose(1, 2), outgoing[k], *grads[k],
-                weights[k].transpose(1, 2) if k else None, self.dh[k] if k else None,
-                self.z[k - 1] if k else None, self.dz[k - 1] if k else None,
+            GradOp(
+                h_t=self.h[k].transpose(1, 2),
+                grad=outgoing[k],
+                w_grad=grads[k][0],
+                b_grad=grads[k][1],
+                w_t=weights[k].transpose(1, 2) if k else None,
+                dh=self.dh[k] if k else None,
+                z=self.z[k - 1] if k else None,
+                dz=self.dz[k - 1] if k else None,
             )
             for k in range(len(layers) - 1, -1, -1)
-        ]  # fmt: skip
+        ]
         self.mean, self.raw = self.out[..., :d], self.out[..., d:]
         self.dmean, self.draw = self.dout[..., :d], self.dout[..., d:]
         self.flat_x, self.flat_y = self.h[0].view(-1, self.model.in_dim), self.y.view(-1, d)
         sums = self.penalty_sums
         self.weight_sums = [(w.view(-1), sums[k]) for k, w in enumerate(weights)]
         model = self.model
-        self.bounds: tuple[Tensor, ...] = ()
+        self.bounds: LogvarBounds | None = None  # None for D/DE
         if model.max_logvar is not None and model.min_logvar is not None:
             n = len(layers)
             max_grad, min_grad = (
                 cast(Tensor, model.max_logvar.grad),
                 cast(Tensor, model.min_logvar.grad),
             )
-            self.bounds = (
-                model.max_logvar, model.min_logvar, max_grad[0], min_grad[0],
-                model.max_logvar.view(-1), model.min_logvar.view(-1), sums[n], sums[n + 1],
-            )  # fmt: skip
+            self.bounds = LogvarBounds(
+                max_logvar=model.max_logvar,
+                min_logvar=model.min_logvar,
+                max_grad=max_grad[0],
+                min_grad=min_grad[0],
+                max_flat=model.max_logvar.view(-1),
+                min_flat=model.min_logvar.view(-1),
+                max_sum=sums[n],
+                min_sum=sums[n + 1],
+            )
 
     @torch.no_grad()
     def __call__(self, x_scaled: Tensor, targets: Tensor, idx: Tensor, scale: Tensor) -> Tensor:
@@ -152,8 +210,8 @@ class FusedStep:
         bias, h, weight, out = self.output_op
         torch.baddbmm(bias, h, weight, out=out)
         diff = self.mean - self.y
-        if self.bounds:
-            data = self._gaussian_terms(diff, scale)
+        if self.bounds is not None:
+            data = self._gaussian_terms(diff, scale, self.bounds)
         else:  # D/DE: Σ_e mean ½(μ − y)²
             torch.mul(diff, scale, out=self.dout)
             data = (diff.square() * scale).sum() * 0.5
@@ -162,9 +220,10 @@ class FusedStep:
         self.optimizer.step_with_decay(self.decays)
         return loss
 
-    def _gaussian_terms(self, diff: Tensor, scale: Tensor) -> Tensor:
+    def _gaussian_terms(self, diff: Tensor, scale: Tensor, bounds: LogvarBounds) -> Tensor:
         """NLL of P/PE; writes dmean, draw to `dout` and the bounds' gradients (with ±0.01)."""
-        max_lv, min_lv, max_grad, min_grad = self.bounds[:4]
+        max_lv, min_lv = bounds.max_logvar, bounds.min_logvar
+        max_grad, min_grad = bounds.max_grad, bounds.min_grad
         a = max_lv - self.raw  # logvar = min + softplus(max − softplus(max − raw) − min)
         upper = max_lv - _softplus(a)
         c = upper - min_lv
@@ -191,10 +250,9 @@ class FusedStep:
         """
         for w, out in self.weight_sums:
             torch.dot(w, w, out=out)
-        if self.bounds:
-            max_flat, min_flat, max_sum, min_sum = self.bounds[4:]
-            torch.sum(max_flat, 0, out=max_sum)
-            torch.sum(min_flat, 0, out=min_sum)
+        if self.bounds is not None:
+            torch.sum(self.bounds.max_flat, 0, out=self.bounds.max_sum)
+            torch.sum(self.bounds.min_flat, 0, out=self.bounds.min_sum)
         return torch.dot(self.penalty_sums, self.penalty_coefs)
 
     def _backward(self) -> None:

@@ -115,8 +115,8 @@ def negative_bound(
 class SparseGP(torch.nn.Module):
     """SGPR with a shared ARD RBF kernel, as the original's `TFGP` (`docs/spec/pets-facts.md` §5.7).
 
-    Satisfies the dynamics-model interface of `pets.propagation` as a one-member "ensemble":
-    `forward(x [1, B, d_in]) -> (mean, var)`, both `[1, B, d_out]` float32, the latent
+    Satisfies the dynamics-model interface of `pets.planning.propagation` as a one-member
+    "ensemble": `forward(x [1, B, d_in]) -> (mean, var)`, both `[1, B, d_out]` float32, the latent
     function's moments (gpflow's `_build_predict(full_cov=False)`); the variance is the same
     for every output dimension (one kernel). Until the first fit it predicts mean 0 and the
     prior variance 1.
@@ -151,7 +151,8 @@ class SparseGP(torch.nn.Module):
             )
         self.in_dim, self.out_dim, self.num_inducing = in_dim, out_dim, num_inducing
         f64 = torch.float64
-        # First float buffer: pets.mpc.model_device_dtype reads the planner's dtype from it;
+        # First float buffer: the planner's dtype is read from it
+        # (pets.planning.mpc.model_device_dtype);
         # PETS: the GP computes in float64 and casts its predictions to float32.
         self.register_buffer("io_dtype", torch.zeros((), dtype=torch.float32))
         raw = from_positive(INITIAL_VALUE)

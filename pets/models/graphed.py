@@ -5,8 +5,8 @@ buffers allocated once, then replays the captured forward + backward + Adam step
 captured at the first step and serves every later `fit` call: `fit` refits the scaler in place,
 Adam (capturable) writes its state in place, and the buffers depend only on the model and the
 batch size. It is re-captured only when a buffer it uses is reallocated or reshaped, and a failed
-capture is one log line, then eager steps on the same buffers (`pets.capture.GraphCache`).
-Imports only torch, `pets.capture` and `pets.models`.
+capture is one log line, then eager steps on the same buffers (`pets.util.capture.GraphCache`).
+Imports only torch, `pets.util.capture` and `pets.models`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from pets.capture import BufferKey, GraphCache, buffer_key, capture_graph
 from pets.models.adam import Adam
 from pets.models.ensemble import Ensemble
 from pets.models.step import batch_step
+from pets.util.capture import BufferKey, GraphCache, buffer_key, capture_graph
 
 __all__ = ["STEP_WARMUP", "CaptureStep", "GraphedStep", "capture_step"]
 
@@ -32,7 +32,7 @@ CaptureStep = Callable[[Callable[[], Tensor], Callable[[], None]], Callable[[], 
 
 
 def capture_step(device: torch.device) -> CaptureStep:
-    """The CUDA capture of a training step on `device` (`pets.capture.capture_graph`)."""
+    """The CUDA capture of a training step on `device` (`pets.util.capture.capture_graph`)."""
 
     def capture(step: Callable[[], Tensor], warmup: Callable[[], None]) -> Callable[[], Tensor]:
         graph, loss = capture_graph(step, device=device, warmup=warmup)
@@ -111,7 +111,7 @@ class GraphedStep:
         return self._step() if self._replay is None else self._replay()
 
     def buffer_key(self) -> BufferKey:
-        """Identity of every buffer the captured step reads or writes (`pets.capture`)."""
+        """Identity of every buffer the captured step reads or writes (`pets.util.capture`)."""
         assert self.inputs is not None and self.targets is not None and self.row_weights is not None
         return buffer_key(
             [

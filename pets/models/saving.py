@@ -3,7 +3,7 @@
 A model file is one `torch.save`d dict of plain values and tensors, so
 `torch.load(path, weights_only=True)` reads it: `format`, `architecture` (constructor arguments
 and dtype), `state_dict` (weights, scaler buffers, log-variance bounds) and `optimizer` (the
-optimiser's state dict or None). Writes are atomic (`pets.torchfile.save_torch`); a damaged or
+optimiser's state dict or None). Writes are atomic (`pets.util.torchfile.save_torch`); a damaged or
 foreign file is one `DamagedFileError`.
 """
 
@@ -17,7 +17,7 @@ from pets.errors import DamagedFileError
 from pets.models.adam import StepOptimizer
 from pets.models.ensemble import Ensemble
 from pets.models.gp import SparseGP
-from pets.torchfile import first_line, load_torch, require_keys, save_torch
+from pets.util.torchfile import first_line, load_torch, require_keys, save_torch
 
 MODEL_FORMAT = "pets.models.Ensemble/1"
 # DEVIATION: the original's TFGP.save does nothing; ours is saved so `pets render` and resume work.

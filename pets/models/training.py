@@ -1,8 +1,11 @@
 """One original-style training call of a PETS ensemble (`docs/spec/pets-facts.md` §5.5).
 
 Owns the optimiser factory and `fit`: input checks, holdout split, scaler refit, bootstrap,
-epochs of minibatches, each one step (`pets.models.step`, eager) or one replay of a captured
-step (`pets.models.graphed`, on CUDA). Imports only `pets.models` and `pets.errors`.
+epochs of minibatches. Each minibatch is one step of a strategy chosen once per call
+(`_minibatch_step`): the reference autograd step (`pets.models.step`), the CPU step with a
+hand-written backward (`pets.models.fused_step`), or one replay of a captured step
+(`pets.models.graphed`, on CUDA); all three take one Adam step on `pets.models.losses.model_loss`.
+Imports only `pets.models` and `pets.errors`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from pets.models.losses import member_mse
 from pets.models.step import train_step
 
 __all__ = ["ADAM_BETAS", "ADAM_EPS", "FitReport", "fit", "make_optimizer", "train_step"]
+
+MinibatchStep = Callable[[Tensor, int], Tensor]
+"""`step(idx, b) -> loss`: one gradient step on minibatch `b` of a pass, given its row indices
+idx [E, B]; returns the loss before the step ([])."""
 
 # docs/spec/pets-facts.md §4.2: Adam with TensorFlow's defaults.
 ADAM_BETAS = (0.9, 0.999)
@@ -149,6 +156,54 @@ def _fused_step(model: Ensemble, optimizer: StepOptimizer, batch_size: int) -> F
     return None
 
 
+def _minibatch_step(
+    model: Ensemble,
+    optimizer: StepOptimizer,
+    x: Tensor,
+    y: Tensor,
+    row_weights: Tensor,
+    *,
+    step: GraphedStep | None,
+) -> MinibatchStep:
+    """Choose, once per `fit` call, how every minibatch of the call is trained.
+
+    In order: the captured `step` when one is given (CUDA runs); the hand-written CPU step
+    (`FusedStep`, on inputs scaled once) for a fused Adam over this model; else one autograd step
+    (`train_step`), the reference the other two are tested against.
+
+    Args:
+        model: the ensemble, its scaler already refit.
+        optimizer: its optimiser.
+        x: [N, d_in] training inputs (unscaled).
+        y: [N, d_out] training targets.
+        row_weights: [num_batches, B] 1 for real rows, 0 for the last minibatch's padding.
+        step: the captured step of this model and optimiser, or None.
+    """
+    if step is not None:
+        graphed = step
+
+        def replay(idx: Tensor, b: int) -> Tensor:
+            return graphed(x, y, idx, row_weights[b])
+
+        return replay
+    num_batches, batch_size = row_weights.shape
+    fused = _fused_step(model, optimizer, batch_size)
+    if fused is not None:
+        x_scaled = model.scaler(x)  # scaled once, not per minibatch
+        full, last = (row_scale(row_weights[b], model.out_dim) for b in (0, num_batches - 1))
+
+        def fused_minibatch(idx: Tensor, b: int) -> Tensor:
+            # Only the last minibatch is padded.
+            return fused(x_scaled, y, idx, last if b == num_batches - 1 else full)
+
+        return fused_minibatch
+
+    def autograd_minibatch(idx: Tensor, b: int) -> Tensor:
+        return train_step(model, optimizer, x, y, idx, row_weights[b])
+
+    return autograd_minibatch
+
+
 @torch.no_grad()
 def _mean_member_mse(model: Ensemble, inputs: Tensor, targets: Tensor) -> float:
     """Average over members of the MSE of the means; inputs [E, B, d_in], targets [E, B, d_out]."""
@@ -237,20 +292,12 @@ def fit(
     # PETS: every member, even a single network, trains on its own bootstrap resample.
     order = torch.randint(n, (num_members, n), generator=generator, device=rng_device)  # [E, n]
 
-    fused = _fused_step(model, optimizer, batch_size) if step is None else None
-    x_scaled = model.scaler(x) if fused is not None else x  # scaled once, not per minibatch
-    full, last = (row_scale(row_weights[b], model.out_dim) for b in (0, num_batches - 1))
+    train_minibatch = _minibatch_step(model, optimizer, x, y, row_weights, step=step)
     loss_sums = torch.zeros(epochs, dtype=x.dtype, device=device)
     for epoch in range(epochs):
         idx = _pad_cyclic(order, padded).to(device)  # [E, n] -> [E, padded]
         for b in range(num_batches):
-            cols = slice(b * batch_size, (b + 1) * batch_size)
-            if fused is not None:  # only the last minibatch is padded
-                loss = fused(x_scaled, y, idx[:, cols], last if b == num_batches - 1 else full)
-            elif step is None:
-                loss = train_step(model, optimizer, x, y, idx[:, cols], row_weights[b])
-            else:
-                loss = step(x, y, idx[:, cols], row_weights[b])
+            loss = train_minibatch(idx[:, b * batch_size : (b + 1) * batch_size], b)
             loss_sums[epoch] += loss
             if on_step is not None:
                 on_step(epoch * num_batches + b + 1, epochs * num_batches)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pets.analysis.reference import RANDOM_POLICY, RANDOM_POLICY_EPISODES, RANDOM_POLICY_SEED
-from pets.baseline import random_policy_returns
+from pets.run.baseline import random_policy_returns
 
 
 @pytest.mark.parametrize("env", ["cartpole", "reacher", "pusher", "halfcheetah"])

@@ -1,6 +1,6 @@
 """The scale every learning result is read against: a uniformly random policy's returns.
 
-The policy is the one a run starts with (`pets.rollout.RandomPolicy`, uniform in the action
+The policy is the one a run starts with (`pets.run.rollout.RandomPolicy`, uniform in the action
 box, `docs/spec/pets-facts.md` §6.1), on the same env and episode length, so "far above random"
 means above what a run's own initial rollouts score. The recorded numbers live in
 `pets.analysis.reference` (`RANDOM_POLICY`); `tools/random_policy.py` regenerates them.
@@ -12,7 +12,7 @@ import numpy as np
 
 from pets.config import build_config
 from pets.envs import make_env, make_task
-from pets.rollout import RandomPolicy, rollout
+from pets.run.rollout import RandomPolicy, rollout
 
 
 def random_policy_returns(env_name: str, episodes: int, seed: int = 0) -> np.ndarray:

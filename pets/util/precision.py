@@ -1,7 +1,7 @@
 """Matmul precision of a run: full float32 (default, faithful) or opt-in TF32 on CUDA.
 
 `pets mbexp -precision fp32|tf32` is recorded in config.yaml like `-threads` and may change
-between a kill and its resume (`pets.experiment`). It sets torch's float32 matmul precision,
+between a kill and its resume (`pets.run.experiment`). It sets torch's float32 matmul precision,
 which covers every batched matmul of the planner (ensemble forwards) and the trainer (forward and
 backward); a captured CUDA graph keeps the precision it was captured with, so it is set before
 anything is captured. On the CPU `tf32` has no effect: one log line says so and the run is

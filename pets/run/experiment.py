@@ -3,7 +3,7 @@
 The loop is the original's (`docs/spec/pets-facts.md` §7). Owns the experiment: the run
 directory and its lock, rollouts, training data, logging every
 finished iteration atomically, stopping on a signal and resuming a killed run from its
-checkpoint (`pets.checkpoint`); the objects come from `pets.building`. Knows nothing of
+checkpoint (`pets.run.checkpoint`); the objects come from `pets.run.building`. Knows nothing of
 Snakemake or the command line.
 """
 
@@ -20,24 +20,7 @@ import torch
 from tqdm import tqdm
 
 from pets import config as cfgmod
-from pets import runlog
-from pets.building import (
-    Rngs,
-    build_controller,
-    build_model,
-    make_model_optimizer,
-    make_rngs,
-    seed_everything,
-)
-from pets.checkpoint import (
-    CHECKPOINT_KEYS,
-    CHECKPOINT_REMEDY,
-    RunState,
-    checkpoint_payload,
-    restore_checkpoint,
-)
 from pets.config import Config
-from pets.device import resolve_device
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError, DamagedFileError
 from pets.models import (
@@ -49,13 +32,30 @@ from pets.models import (
     load_model,
     save_model,
 )
-from pets.precision import set_precision
-from pets.rollout import Policy, RandomPolicy, rollout, training_data, write_video
-from pets.runlock import run_lock
-from pets.runlog import Episode, ProgressRow
-from pets.stopping import stop_in
-from pets.threads import available_cores, set_threads
-from pets.torchfile import first_line
+from pets.run import runlog
+from pets.run.building import (
+    Rngs,
+    build_controller,
+    build_model,
+    make_model_optimizer,
+    make_rngs,
+    seed_everything,
+)
+from pets.run.checkpoint import (
+    CHECKPOINT_KEYS,
+    CHECKPOINT_REMEDY,
+    RunState,
+    checkpoint_payload,
+    restore_checkpoint,
+)
+from pets.run.rollout import Policy, RandomPolicy, rollout, training_data, write_video
+from pets.run.runlog import Episode, ProgressRow
+from pets.util.device import resolve_device
+from pets.util.precision import set_precision
+from pets.util.runlock import run_lock
+from pets.util.stopping import stop_in
+from pets.util.threads import available_cores, set_threads
+from pets.util.torchfile import first_line
 
 __all__ = [  # the loop, and the builders re-exported for benchmarks and tests
     "Rngs",
@@ -371,7 +371,7 @@ def run(
 ) -> Path:
     """Run (or resume, or skip if finished) the experiment `cfg` in `outdir`.
 
-    The run directory is locked for the whole call (`pets.runlock`): one process per directory.
+    The run directory is locked for the whole call (`pets.util.runlock`): one process per directory.
 
     Args:
         cfg: a validated configuration.
@@ -390,7 +390,7 @@ def run(
         RunLockedError: another process is running in the directory (nothing was written).
         WriteError: a result file could not be written (e.g. a full disk); the files of the
             last finished iteration are kept.
-        StopRequested: SIGTERM/SIGINT (under `pets.stopping`), with where the run stood.
+        StopRequested: SIGTERM/SIGINT (under `pets.util.stopping`), with where the run stood.
     """
     if pretrained is None:
         pretrained = preflight(cfg)

@@ -1,7 +1,7 @@
 """What a run saves after every finished iteration (`checkpoint.pt`), and how it is restored.
 
 Everything a killed run needs to continue bit-identically on the same machine: the data, the
-returns, the model and optimiser state and every random stream. Split from `pets.experiment`
+returns, the model and optimiser state and every random stream. Split from `pets.run.experiment`
 (the loop).
 """
 
@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pets.building import Rngs
 from pets.models import Ensemble, SparseGP
-from pets.runlog import Episode, ProgressRow
+from pets.run.building import Rngs
+from pets.run.runlog import Episode, ProgressRow
 
 
 @dataclass

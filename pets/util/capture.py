@@ -1,12 +1,12 @@
 """CUDA-graph capture shared by the planner and the trainer, with an eager fallback.
 
-Owns the mechanics that `pets.mpc` (the re-plan) and `pets.models.graphed` (the training step)
-have in common: capturing a call as a CUDA graph after a warm-up on a side stream, the key that
-says when a capture is stale (the shapes and addresses of every buffer the graph reads or
-writes), and the fallback that turns a failed capture into one log line and eager execution.
-A graph replays kernels on fixed addresses, so it stays valid across model updates as long as
-weights, scaler statistics and optimiser state are written in place; it must be re-captured when
-any of those buffers is reallocated or changes shape. Imports only torch.
+Owns the mechanics that `pets.planning.capture` (the re-plan) and `pets.models.graphed` (the
+training step) have in common: capturing a call as a CUDA graph after a warm-up on a side stream,
+the key that says when a capture is stale (the shapes and addresses of every buffer the graph reads
+or writes), and the fallback that turns a failed capture into one log line and eager execution. A
+graph replays kernels on fixed addresses, so it stays valid across model updates as long as weights,
+scaler statistics and optimiser state are written in place; it must be re-captured when any of those
+buffers is reallocated or changes shape. Imports only torch.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from pets.errors import DamagedFileError, original_error
-from pets.fileio import atomic_path
+from pets.util.fileio import atomic_path
 
 # What torch.load raises for truncated, random or foreign bytes (checked on torch 2.x: a cut zip
 # is RuntimeError, an empty file EOFError, text KeyError, a pickle of other objects

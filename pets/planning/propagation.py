@@ -23,7 +23,7 @@ from torch import Tensor
 from pets.config import PROP_TYPES, check_choice, check_combination
 from pets.errors import ConfigError
 from pets.models import Ensemble, predict_aggregated
-from pets.planning_forward import ForwardKey, PlanningForward, forward_key
+from pets.planning.forward import ForwardKey, PlanningForward, forward_key
 
 __all__ = ["PROP_TYPES", "DynamicsModel", "Propagation", "check_combination"]
 

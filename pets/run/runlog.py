@@ -20,8 +20,8 @@ import torch
 import yaml
 
 from pets.errors import DamagedFileError
-from pets.fileio import write_atomic, write_text_atomic
-from pets.torchfile import load_torch, require_keys, save_torch
+from pets.util.fileio import write_atomic, write_text_atomic
+from pets.util.torchfile import load_torch, require_keys, save_torch
 
 LOGS_FILE = "logs.mat"
 PROGRESS_FILE = "progress.csv"

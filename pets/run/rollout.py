@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from pets.fileio import write_atomic
-from pets.runlog import Episode
+from pets.run.runlog import Episode
+from pets.util.fileio import write_atomic
 
 
 class Policy(Protocol):

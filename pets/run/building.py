@@ -1,6 +1,6 @@
 """A run's objects from its Config: seeded random streams, the model, its optimiser, the MPC.
 
-Split from `pets.experiment` (the loop) so the pieces a benchmark or a test builds are exactly
+Split from `pets.run.experiment` (the loop) so the pieces a benchmark or a test builds are exactly
 the ones a run builds (docs/spec/pets-facts.md §4.2, §5, §6).
 """
 
@@ -15,9 +15,9 @@ import torch
 
 from pets.config import CEMCfg, Config
 from pets.models import Adam, Ensemble, SparseGP, make_optimizer
-from pets.mpc import MPC, action_bounds
-from pets.optimizers import CEMOptimizer, RandomOptimizer
-from pets.propagation import Propagation
+from pets.planning.mpc import MPC, action_bounds
+from pets.planning.optimizers import CEMOptimizer, RandomOptimizer
+from pets.planning.propagation import Propagation
 
 log = logging.getLogger(__name__)
 

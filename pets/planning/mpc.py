@@ -17,27 +17,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pets.capture import BufferKey, GraphCache, buffer_key, capture_graph
 from pets.errors import ConfigError
-from pets.optimizers import CostFn
-from pets.propagation import DynamicsModel, Propagation
+from pets.planning.capture import CaptureReplan, capture_replan
+from pets.planning.optimizers import CostFn
+from pets.planning.propagation import DynamicsModel, Propagation
+from pets.util.capture import BufferKey, GraphCache, buffer_key
 
 __all__ = [
     "MPC",
     "NAN_COST",
-    "CaptureReplan",
     "Optimizer",
     "PlanningTask",
     "action_bounds",
     "candidate_costs",
-    "capture_replan",
     "model_device_dtype",
     "predict_trajectories",
     "shift_plan",
 ]
 
 NAN_COST = 1e6  # docs/spec/pets-facts.md §6.2: NaN particle totals cost this much
-REPLAN_WARMUP = 2  # eager re-plans rehearsed on a side stream before a capture
 
 
 class PlanningTask(Protocol):
@@ -67,10 +65,6 @@ class Optimizer(Protocol):
         cost_fn: CostFn,
         generator: torch.Generator,
     ) -> Tensor: ...
-
-
-CaptureReplan = Callable[["MPC"], Callable[[], Tensor]]
-"""Captures `mpc.replan()` and returns `replay() -> [H, a]` (`capture_replan`)."""
 
 
 def model_device_dtype(model: object) -> tuple[torch.device, torch.dtype]:
@@ -187,12 +181,12 @@ class MPC:
     the fixed initial variance `(ub − lb)²/16`; the first `per` actions are buffered and returned
     one per `act` call.
 
-    On CUDA, `act` replays the re-plan as a CUDA graph (`capture_replan`), captured at the first
-    re-plan and kept across model updates, since training writes weights and scaler statistics in
-    place; it is re-captured only when a buffer it reads is reallocated or reshaped, and if a
-    capture fails, one line is logged and every later re-plan runs eagerly. A replay runs the
-    eager re-plan's kernels with the same generator offsets, so it is meant to give the same
-    actions bit for bit (the `gpu` tests in tests/test_capture.py check it).
+    On CUDA, `act` replays the re-plan as a CUDA graph (`pets.planning.capture`), captured at the
+    first re-plan and kept across model updates, since training writes weights and scaler
+    statistics in place; it is re-captured only when a buffer it reads is reallocated or
+    reshaped, and if a capture fails, one line is logged and every later re-plan runs eagerly. A
+    replay runs the eager re-plan's kernels with the same generator offsets, so it is meant to
+    give the same actions bit for bit (the `gpu` tests in tests/test_capture.py check it).
 
     Args:
         task: planning side of the task, on the model's device and dtype.
@@ -282,7 +276,7 @@ class MPC:
         return self._buffer.pop(0)
 
     def buffer_key(self) -> BufferKey:
-        """Identity of every buffer a captured re-plan reads or writes (`pets.capture`)."""
+        """Identity of every buffer a captured re-plan reads or writes (`pets.util.capture`)."""
         tensors = [self._obs, self._prev_sol, self._init_var, self._midpoint, self.last_plan]
         if isinstance(self.model, torch.nn.Module):
             tensors += [*self.model.parameters(), *self.model.buffers()]
@@ -361,37 +355,3 @@ def shift_plan(plan: Tensor, per: int, pad: Tensor) -> Tensor:
         [H, a] the shifted plan.
     """
     return torch.cat([plan[per:], pad[:per]])  # [H-per, a] ++ [per, a] -> [H, a]
-
-
-def capture_replan(mpc: MPC) -> Callable[[], Tensor]:
-    """Capture one `mpc.replan()` as a CUDA graph and return a function that replays it.
-
-    Before each replay, load the observation with `mpc.load_observation`; a replay is a whole
-    re-plan (warm start read and shifted, `last_plan` written, the generator advanced) without
-    any Python or kernel-launch overhead. The warm-up re-plans are rehearsed (`MPC.rehearsal`),
-    so capturing changes no state. CUDA only; the MPC's generator must be a CUDA generator (it is
-    registered with the graph). Checked by the `gpu`-marked tests.
-
-    Args:
-        mpc: a controller on a CUDA device.
-
-    Returns:
-        replay() -> [H, a], the `last_plan` buffer after the replay.
-    """
-
-    def warmup() -> None:
-        for _ in range(REPLAN_WARMUP):
-            mpc.replan()
-
-    # The rehearsal also covers the capture: a capture runs no kernels, but one that fails
-    # half-way must not leave the generator or the warm start changed for the eager fallback.
-    with mpc.rehearsal():
-        graph, plan = capture_graph(
-            mpc.replan, device=mpc.device, warmup=warmup, generators=(mpc.generator,)
-        )
-
-    def replay() -> Tensor:
-        graph.replay()
-        return plan
-
-    return replay
