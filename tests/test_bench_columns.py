@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 import torch
 
-from pets import experiment
 from pets.bench import gp
 from pets.bench.timing import Timing, graph_state, replan_columns, step_columns
-from pets.util.capture import GraphCache
 from pets.planning.mpc import MPC
+from pets.run import experiment
+from pets.util.capture import GraphCache
 
 
 def test_replan_columns_from_one_median_timing() -> None:

@@ -18,9 +18,9 @@ import pytest
 import torch
 from test_experiment import load_logs, tiny_args
 
-from pets import experiment, runlog
-from pets.run.building import Rngs, make_rngs
 from pets.cli import main
+from pets.run import experiment, runlog
+from pets.run.building import Rngs, make_rngs
 
 CPU = torch.device("cpu")
 CUDA_STATE = torch.zeros(16, dtype=torch.uint8)  # seed and offset, as torch's CUDA generator
