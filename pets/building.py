@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from pets.models import Adam, Ensemble, SparseGP, make_optimizer
 from pets.mpc import MPC, action_bounds
 from pets.propagation import Propagation
 
+log = logging.getLogger(__name__)
+
 
 def seed_everything(seed: int) -> None:
     """Seed the global generators; components also get explicit generators from `make_rngs`."""
@@ -26,13 +29,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+RESEED_KEY = 3  # SeedSequence child of a run's seed after a device change (0-2: make_rngs)
+
+
 @dataclass
 class Rngs:
-    """Every random stream of a run, so a checkpoint can restore all of them."""
+    """Every random stream of a run, so a checkpoint can restore all of them.
+
+    `seed` is the run's seed: a resume on another kind of device (a CUDA generator's state is 16
+    bytes, a CPU one's 5056, and neither reads the other) reseeds the device streams from it.
+    """
 
     actions: np.random.Generator  # random policy and action noise
     train: torch.Generator  # bootstrap and minibatch shuffles
     plan: torch.Generator  # CEM samples and particle noise
+    seed: int
 
     def state(self) -> dict[str, Any]:
         return {
@@ -40,13 +51,66 @@ class Rngs:
             "train": self.train.get_state(),
             "plan": self.plan.get_state(),
             "torch_global": torch.get_rng_state(),
+            "devices": {"train": str(self.train.device), "plan": str(self.plan.device)},
         }
 
-    def restore(self, state: dict[str, Any]) -> None:
+    def restore(self, state: dict[str, Any], *, iteration: int) -> None:
+        """Restore `state` (from `state()`); reseed device streams saved on another device.
+
+        A run may resume on another device than the one it was killed on (a GPU node's run
+        continued with `-device cpu`, or the reverse). Its device streams then start afresh from
+        the run's seed and `iteration` (`reseeded_streams`), the same on every such resume, and
+        one warning says the continuation is no longer bit-identical to an uninterrupted run.
+        The numpy and torch CPU streams are restored as saved.
+
+        Args:
+            state: a checkpoint's streams; one without "devices" (older checkpoints) is taken
+                to come from another kind of device when a state's size differs from this
+                generator's.
+            iteration: the checkpoint's finished iterations.
+        """
         self.actions.bit_generator.state = state["actions"]
-        self.train.set_state(state["train"])
-        self.plan.set_state(state["plan"])
         torch.set_rng_state(state["torch_global"])
+        devices = state.get("devices", {})
+        moved = []
+        for name in ("train", "plan"):
+            gen: torch.Generator = getattr(self, name)
+            saved = state[name]
+            if name in devices:
+                same = torch.device(devices[name]).type == gen.device.type
+            else:
+                same = saved.numel() == gen.get_state().numel()
+            if same:
+                gen.set_state(saved)
+            else:
+                moved.append(name)
+        if not moved:
+            return
+        fresh = reseeded_streams(self.seed, iteration)
+        for name in moved:
+            getattr(self, name).manual_seed(fresh[name])
+        source = ", ".join(sorted({devices.get(n, "another device") for n in moved}))
+        log.warning(
+            "the checkpoint's %s random streams come from %s, this run is on %s: reseeded from "
+            "seed %d and iteration %d, so the continuation is no longer bit-identical to an "
+            "uninterrupted run",
+            " and ".join(moved),
+            source,
+            self.plan.device,
+            self.seed,
+            iteration,
+        )
+
+
+def reseeded_streams(seed: int, iteration: int) -> dict[str, int]:
+    """Seeds of the train and plan streams of a run resumed on another device after `iteration`.
+
+    Children (RESEED_KEY, iteration, k) of the run's `SeedSequence`: deterministic, and apart
+    from the streams `make_rngs` derives (children 0-2) and from every other iteration's.
+    """
+    seq = np.random.SeedSequence(seed, spawn_key=(RESEED_KEY, iteration))
+    t, p = (int(s.generate_state(1, dtype=np.uint64)[0] >> 1) for s in seq.spawn(2))
+    return {"train": t, "plan": p}
 
 
 def make_rngs(seed: int, device: torch.device) -> Rngs:
@@ -57,6 +121,7 @@ def make_rngs(seed: int, device: torch.device) -> Rngs:
         actions=np.random.default_rng(a),
         train=torch.Generator(device=device).manual_seed(t),
         plan=torch.Generator(device=device).manual_seed(p),
+        seed=seed,
     )
 
 

@@ -12,7 +12,8 @@ any of those buffers is reallocated or changes shape. Imports only torch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 import torch
@@ -48,25 +49,76 @@ def capture_graph(
 
     `warmup` runs first on a side stream, as capture requires (lazy library initialisation and
     the allocator's pools must be settled); it should leave no trace (e.g. rehearse and restore),
-    since capturing records `fn` without running it. CUDA only.
+    since capturing records `fn` without running it. It runs under torch's sync debug mode
+    "error", so a host sync in the captured code fails here, before any capture has begun. The
+    whole capture runs with `device` current: `torch.cuda.graph` records the current device's
+    work only, so a run on another GPU than the current one would capture an empty graph.
+
+    A capture that fails leaves things as an eager run needs them: the previous stream current
+    again, and every generator the capture marked (those given and `device`'s default one) with
+    a fresh state of the same seed and offset, since torch before its per-capture generator
+    states clears that mark only when a capture ends well, and refuses eager draws while it is
+    set ("Offset increment outside graph capture encountered unexpectedly"). CUDA only.
 
     Args:
         fn: the call to capture; it must read and write only fixed buffers and never sync.
         device: a CUDA device.
         warmup: untimed eager calls before the capture.
         generators: CUDA generators `fn` draws from, registered so replays advance them.
+
+    Raises:
+        Exception: whatever the warm-up or the capture raised, after the clean-up above.
     """
-    side = torch.cuda.Stream(device=device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        warmup()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    for gen in generators:
-        graph.register_generator_state(gen)
-    with torch.cuda.graph(graph):
-        out = fn()
+    with torch.cuda.device(device):
+        previous = torch.cuda.current_stream(device)
+        side = torch.cuda.Stream(device=device)
+        side.wait_stream(previous)
+        with torch.cuda.stream(side), _syncs_raise():
+            warmup()
+        previous.wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        for gen in generators:
+            graph.register_generator_state(gen)
+        try:
+            # The side stream, not torch.cuda.graph's class-wide default: that one belongs to
+            # whichever device was current at the first capture of the process, and after a
+            # failed capture it may still feed the failed graph's memory pool.
+            with torch.cuda.graph(graph, stream=side):
+                out = fn()
+        except BaseException:
+            _fresh_generator_states([*generators, _default_generator(device)])
+            raise
+        finally:
+            # torch.cuda.graph's exit leaves the capture stream current when ending the capture
+            # raises, and so does its entry when beginning it raises.
+            torch.cuda.set_stream(previous)
     return graph, out
+
+
+@contextmanager
+def _syncs_raise() -> Iterator[None]:
+    """Run the block under torch's sync debug mode "error" (a host sync raises), then restore."""
+    before = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(before)
+
+
+def _default_generator(device: torch.device) -> torch.Generator:
+    """`device`'s default CUDA generator, which every capture on it registers."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.default_generators[index]
+
+
+def _fresh_generator_states(generators: Iterable[torch.Generator]) -> None:
+    """Give each generator a new state object with its seed and offset (not capturing)."""
+    for gen in generators:
+        # clone_state copies seed and offset into a new state, whose capture mark is clear;
+        # graphsafe_set_state installs it in this generator object, which the MPC, the run's
+        # random streams and its checkpoints all hold.
+        gen.graphsafe_set_state(gen.clone_state())
 
 
 class GraphCache(Generic[R]):

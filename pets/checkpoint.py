@@ -70,7 +70,7 @@ def restore_checkpoint(
     model.load_state_dict(ckpt["model"])
     if optimizer is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
-    rngs.restore(ckpt["rngs"])
+    rngs.restore(ckpt["rngs"], iteration=int(ckpt["iteration"]))
     env.unwrapped.np_random.bit_generator.state = ckpt["env_rng"]
     episodes = [
         Episode(

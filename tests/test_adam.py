@@ -1,4 +1,4 @@
-"""`pets.models.Adam` against the oracle `torch.optim.Adam`: same updates bit for bit, state."""
+"""`pets.models.Adam` against the oracles `torch.optim.Adam` (bit for bit) and Adam in float64."""
 
 from __future__ import annotations
 
@@ -72,6 +72,34 @@ def test_fused_step_with_decay_follows_each_calls_decays() -> None:
         else:
             opt.step_with_decay([lam])
     expected = adam_l2_reference(start, grads, decays)
+    torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_capturable_updates_equal_torch_fused_adam_bit_for_bit() -> None:
+    # The capturable step is the CUDA path's code (device step counts, one multi-tensor add,
+    # torch's fused kernel); on the CPU the same calls run torch's CPU kernels, so it must equal
+    # torch.optim.Adam(fused=True) exactly, including the parameter that skips every third step
+    # (its step count must not advance then).
+    ours, theirs = make_params(), make_params()
+    opt = Adam(ours, lr=LR, betas=BETAS, eps=EPS, capturable=True)
+    run(opt, ours, range(25))
+    run(torch.optim.Adam(theirs, lr=LR, betas=BETAS, eps=EPS, fused=True), theirs, range(25))
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+    assert [float(c) for c in opt.step_counts] == [25.0, 25.0, 16.0, 25.0]  # 9 of 25 skipped
+
+
+def test_capturable_step_follows_the_float64_formula() -> None:
+    # Independent of torch's optimisers: Adam written out in float64 (no decay).
+    gen = torch.Generator().manual_seed(4)
+    start = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(3, 5, generator=gen, dtype=torch.float64) for _ in range(7)]
+    p = start.clone().requires_grad_()
+    opt = Adam([p], lr=LR, betas=BETAS, eps=EPS, capturable=True)
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    expected = adam_l2_reference(start, grads, [0.0] * len(grads))
     torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
 
 

@@ -1,8 +1,17 @@
-"""The measured columns every benchmark row shares (pets.bench.timing), against hand arithmetic."""
+"""The columns every benchmark row shares (pets.bench.timing): hand arithmetic, graph states."""
 
 from __future__ import annotations
 
-from pets.bench.timing import Timing, replan_columns, step_columns
+from typing import Any
+
+import pytest
+import torch
+
+from pets import experiment
+from pets.bench import gp
+from pets.bench.timing import Timing, graph_state, replan_columns, step_columns
+from pets.capture import GraphCache
+from pets.mpc import MPC
 
 
 def test_replan_columns_from_one_median_timing() -> None:
@@ -26,3 +35,38 @@ def test_step_columns_are_per_step_of_a_multi_step_call() -> None:
         "minor_faults": 10,
         "sys_ms": 5.0,
     }
+
+
+def _failing_capture() -> object:
+    raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_graph_column_of_a_failed_gp_capture_says_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The GP planner's MPC captures its re-plan on CUDA like any other; a capture that fails
+    # must show in its row. Stand-ins: a controller whose capture fails, and timings without
+    # the paper planner's seconds-long CPU re-plans.
+    build = experiment.build_controller
+
+    def controller_with_a_failed_capture(*args: Any, **kwargs: Any) -> MPC:
+        mpc = build(*args, **kwargs)
+        mpc.graph = GraphCache("the re-plan", _failing_capture)  # type: ignore[arg-type]
+        mpc.graph.get(())
+        return mpc
+
+    def timings(variants: dict[str, object], **kwargs: Any) -> dict[tuple[str, int], Timing]:
+        return {(v, n): Timing(1.0, 0, 0.0) for v in variants for n in kwargs["threads"]}
+
+    monkeypatch.setattr(experiment, "build_controller", controller_with_a_failed_capture)
+    monkeypatch.setattr(gp, "interleaved", timings)
+    rows = gp.plan_rows(torch.device("cpu"), repeats=1, threads=[1])
+    assert {r["variant"]: r["graph"] for r in rows} == {"gp-floor": "-", "gp-planner": "failed"}
+
+
+def test_graph_state_names_captured_failed_and_eager() -> None:
+    captured, failed = GraphCache("a", lambda: object()), GraphCache("b", _failing_capture)
+    unused = GraphCache("c", lambda: object())
+    captured.get(())
+    failed.get(())
+    assert [graph_state(g) for g in (captured, failed, unused, None)] == [
+        "captured", "failed", "-", "-",
+    ]  # fmt: skip

@@ -255,3 +255,54 @@ def test_failed_capture_on_cuda_falls_back_to_the_eager_actions(
     assert sum(CAPTURE_LOG in r.getMessage() for r in caplog.records) == 1
     for a, b in zip(eager, fallback, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_a_failed_capture_leaves_generators_and_stream_usable_on_cuda() -> None:
+    # Whatever torch's generator bookkeeping, after a capture that fails half-way the
+    # registered and the default generator draw eagerly from where they were, on the
+    # stream that was current before.
+    device = torch.device("cuda")
+    gen = torch.Generator(device=device).manual_seed(5)
+    twin = torch.Generator(device=device).manual_seed(5)
+    default_before = torch.cuda.default_generators[torch.cuda.current_device()].get_state()
+    stream_before = torch.cuda.current_stream()
+
+    def draw_and_sync() -> torch.Tensor:
+        x = torch.rand(8, generator=gen, device=device) + torch.rand(8, device=device)
+        float(x.sum())  # not allowed while a stream is capturing
+        return x
+
+    with pytest.raises(RuntimeError):
+        capture_graph(draw_and_sync, device=device, warmup=lambda: None, generators=(gen,))
+    assert torch.cuda.current_stream() == stream_before
+    expected = torch.rand(8, generator=twin, device=device)
+    assert torch.equal(torch.rand(8, generator=gen, device=device), expected)
+    default = torch.cuda.default_generators[torch.cuda.current_device()]
+    assert torch.equal(default.get_state(), default_before)
+    torch.rand(8, device=device)  # the default generator draws eagerly too
+
+
+@pytest.mark.gpu
+@requires_cuda
+def test_a_host_sync_in_the_warm_up_fails_before_the_capture_on_cuda() -> None:
+    x = torch.ones(4, device="cuda")
+    with pytest.raises(RuntimeError, match="synchroniz"):
+        capture_graph(lambda: x * 2, device=x.device, warmup=lambda: float(x.sum()))
+    assert torch.cuda.get_sync_debug_mode() == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs two GPUs"
+)
+def test_captured_replan_on_the_second_gpu_equals_eager() -> None:
+    # cuda:0 stays current: the capture must still record cuda:1's work (an empty graph
+    # would replay nothing and repeat a stale plan).
+    eager, _ = _run_with_updates(capture=None, device="cuda:1")
+    graphed, mpc = _run_with_updates(capture="auto", device="cuda:1")
+    assert torch.cuda.current_device() == 0
+    assert mpc.graph is not None and mpc.graph.captures == 1 and not mpc.graph.failed
+    for a, b in zip(eager, graphed, strict=True):
+        np.testing.assert_array_equal(a, b)

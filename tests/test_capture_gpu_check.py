@@ -38,6 +38,16 @@ def _summary_module() -> ModuleType:
     return module
 
 
+def _requirements_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "gpu_requirements", ROOT / "benchmarks" / "gpu_requirements.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_script_is_valid_bash() -> None:
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
 
@@ -48,14 +58,77 @@ def test_script_passes_shellcheck() -> None:
 
 
 def test_step_timeouts_fit_the_nine_minute_budget() -> None:
-    limits = [int(m) for m in re.findall(r"^step [\w-]+ (\d+) ", SCRIPT.read_text(), re.M)]
-    names = re.findall(r"^step ([\w-]+) ", SCRIPT.read_text(), re.M)
+    text = SCRIPT.read_text()
+    limits = [int(m) for m in re.findall(r"^step [\w-]+ (\d+) ", text, re.M)]
+    names = re.findall(r"^step ([\w-]+) ", text, re.M)
     assert names == [
         "install", "environment", "pytest-gpu", "bench-plan", "bench-train", "cartpole-runs",
         "aggregate", "figures",
     ]  # fmt: skip
+    # A step that ignores SIGTERM runs KILL_AFTER seconds past its limit; every timeout call
+    # uses that grace and no other.
+    (kill_after,) = (int(m) for m in re.findall(r"^KILL_AFTER=(\d+)", text, re.M))
+    assert re.findall(r"--kill-after=\S+", text) == ['--kill-after="$KILL_AFTER"'] * 2
     # The summary and the tarball after the steps take seconds; leave them 10 s.
-    assert sum(limits) + 10 <= BUDGET_S
+    assert sum(limits) + len(limits) * kill_after + 10 <= BUDGET_S
+
+
+def test_requirements_are_pyprojects_less_torch_the_workflow_tools_and_linters(
+    tmp_path: Path,
+) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[build-system]\nrequires = ["setuptools>=69", "wheel"]\n'
+        '[project]\ndependencies = ["torch>=2.4", "numpy>=2.0", "snakemake>=9", '
+        '"snakemake-executor-plugin-slurm>=2", "dvc>=3", "Py_Yaml.X>=6"]\n'
+        '[project.optional-dependencies]\ntest = ["pytest>=8", "ruff==0.1", "mypy>=1", '
+        '"types-PyYAML>=6", "snakefmt==2"]\n'
+    )
+    reqs = _requirements_module()
+    assert reqs.requirements(pyproject) == [
+        "numpy>=2.0", "Py_Yaml.X>=6", "pytest>=8", "setuptools>=69", "wheel",
+    ]  # fmt: skip
+    names = {re.split(r"[<>=!~ ;\[]", line)[0].lower() for line in reqs.requirements()}
+    # what a machine with only Python and a CUDA torch lacks (those pyproject names directly)
+    assert names >= {
+        "numpy", "scipy", "pyyaml", "tqdm", "imageio", "pandas", "seaborn", "matplotlib",
+        "pytest", "setuptools", "gymnasium", "mujoco",
+    }  # fmt: skip
+    assert not names & {"torch", "snakemake", "dvc"}
+
+
+def test_requirement_check_names_each_missing_or_out_of_range_distribution() -> None:
+    found = _requirements_module().problems(["numpy>=1", "pets-no-such-dist>=1", "numpy<1"])
+    assert len(found) == 2
+    assert found[0] == "pets-no-such-dist: not installed (needs pets-no-such-dist>=1)"
+    assert re.fullmatch(r"numpy: \S+ installed, needs numpy<1", found[1])
+
+
+def test_dry_run_on_a_bare_python_stops_in_the_install_step(tmp_path: Path) -> None:
+    # A Python without any requirement (and without pip): the install step names what is
+    # missing, the check stops before any timed step, and nothing is written into the checkout.
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+
+    def written() -> set[Path]:
+        return {p for p in ROOT.rglob("*") if p.name in ("__pycache__", "pets.egg-info", "build")}
+
+    before = written()
+    env = dict(
+        os.environ, PYTHON=str(venv / "bin" / "python"), PETS_WHEELS=str(tmp_path / "none"),
+        PETS_GPU_DRY_RUN="1",
+    )  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "gpu-check: install: failed(rc=1)" in done.stdout
+    assert "missing: numpy: not installed" in done.stderr
+    assert done.stderr.endswith("no GPU step was run\n")
+    steps = (tmp_path / "out" / "logs" / "steps.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in steps] == ["step", "install"]
+    assert written() == before
 
 
 def _run_script(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -254,6 +254,39 @@ def test_captured_training_step_equals_eager_step_on_cuda() -> None:
 
 @pytest.mark.gpu
 @requires_cuda
+def test_capturable_adam_on_cuda_is_torch_fused_adam_bit_for_bit() -> None:
+    # On CUDA the capturable step is torch's fused kernel reading device step counts, as
+    # torch.optim.Adam(fused=True) runs it; one graph of the step replays the same kernels.
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(4, 3, 8), (4, 1, 8), (1, 2)]
+    ours = [torch.randn(s, generator=gen).cuda().requires_grad_() for s in shapes]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    graphed = [p.detach().clone().requires_grad_() for p in ours]
+    opt_ours, opt_theirs = (
+        Adam(ours, lr=LR, capturable=True),
+        torch.optim.Adam(theirs, lr=LR, fused=True),
+    )
+    opt_graphed = Adam(graphed, lr=LR, capturable=True)
+    for p in graphed:
+        p.grad = torch.zeros_like(p)
+    # No warm-up step: it would move the step counts; the capture itself runs no kernel.
+    graph, _ = capture_graph(opt_graphed.step, device=torch.device("cuda"), warmup=lambda: None)
+    for step in range(50):
+        g = torch.Generator().manual_seed(100 + step)
+        grads = [torch.randn(s, generator=g).cuda() for s in shapes]
+        for p, q, r, grad in zip(ours, theirs, graphed, grads, strict=True):
+            p.grad, q.grad = grad.clone(), grad.clone()
+            r.grad.copy_(grad)  # type: ignore[union-attr]
+        opt_ours.step()
+        opt_theirs.step()
+        graph.replay()
+    for p, q, r in zip(ours, theirs, graphed, strict=True):
+        assert torch.equal(p, q)
+        assert torch.equal(r, q)
+
+
+@pytest.mark.gpu
+@requires_cuda
 def test_captured_training_on_cuda_matches_the_cpu() -> None:
     # Against the plain CPU Adam: float32 rounding of different kernels only.
     cpu_losses, cpu_model, _ = _train(step_capture=None)

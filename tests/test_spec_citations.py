@@ -46,7 +46,7 @@ NOT_SCANNED = {"tests/test_spec_citations.py"}
 
 # A markdown file name (with an optional folder path) or a section sign with its number; a
 # section is attributed to the last file named before it on the same line.
-_TOKEN = re.compile(r"(?P<file>(?<![\w/.-])(?:[\w.-]+/)*[\w-]+\.md\b)|§(?P<section>\d+(?:\.\d+)*)")
+_TOKEN = re.compile(r"(?P<file>(?<![\w/.$-])(?:[\w.-]+/)*[\w-]+\.md\b)|§(?P<section>\d+(?:\.\d+)*)")
 _HEADING = re.compile(r"^#{1,6}\s+(\d+(?:\.\d+)*)\.?\s")
 # Documents that live outside the repository, and the words that cited them.
 _OUTSIDE = re.compile(

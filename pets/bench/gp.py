@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from pets.bench.timing import interleaved, replan_columns, step_columns
+from pets.bench.timing import graph_state, interleaved, replan_columns, step_columns
 from pets.config import CEMCfg, build_config
 from pets.envs import make_env, make_task
 from pets.envs.registry import PAPER_TASKS
@@ -86,7 +86,8 @@ def plan_rows(device: torch.device, repeats: int, threads: list[int]) -> list[di
                     "plan_hor": opt.plan_hor,
                     "npart": prop.npart,
                     "variant": name,
-                    "graph": "-",  # the columns of pets.bench.plan's rows
+                    # as pets.bench.plan's rows: a CUDA GP re-plan is captured like any other
+                    "graph": graph_state(mpc.graph if name == "gp-planner" else None),
                     **replan_columns(t, floor_s=base, gflop=flops / 1e9),
                 }
             )

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from pets.bench import gp
-from pets.bench.timing import interleaved, replan_columns, thread_counts
+from pets.bench.timing import graph_state, interleaved, replan_columns, thread_counts
+from pets.capture import GraphCache
 from pets.config import Config, apply_override, default_config
 from pets.device import resolve_device
 from pets.envs import make_env, make_task
@@ -133,7 +134,7 @@ def _bench_env(
                     "plan_hor": opt.plan_hor,
                     "npart": cfg.ctrl_cfg.prop_cfg.npart,
                     "variant": name,
-                    "graph": _graph_state(controllers.get(name)),
+                    "graph": graph_state(_graph_of(controllers.get(name))),
                     **replan_columns(t, floor_s=floor, gflop=gflop),
                 }
             )
@@ -170,11 +171,9 @@ def _cuda_variants(
     return variants, controllers
 
 
-def _graph_state(mpc: MPC | None) -> str:
-    """captured, failed (eager after a failed capture) or - (eager by design, or no MPC)."""
-    if mpc is None or mpc.graph is None:
-        return "-"
-    return "failed" if mpc.graph.failed else "captured"
+def _graph_of(mpc: MPC | None) -> GraphCache[Callable[[], torch.Tensor]] | None:
+    """The variant's re-plan graph cache (None: eager by design, or no MPC)."""
+    return None if mpc is None else mpc.graph
 
 
 def run(

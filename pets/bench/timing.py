@@ -12,9 +12,11 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from pets.capture import GraphCache
 from pets.device import synchronize
 from pets.memory import usage
 from pets.threads import available_cores, set_threads
@@ -103,3 +105,17 @@ def step_columns(
         "minor_faults": round(t.minor_faults / steps_per_call),
         "sys_ms": round(1e3 * t.sys_s / steps_per_call, 3),
     }
+
+
+def graph_state(graph: GraphCache[Any] | None) -> str:
+    """The `graph` column of a benchmark row, from the variant's graph cache.
+
+    Returns:
+        "captured" (replays a graph), "failed" (eager after a failed capture, which a CUDA run
+        logs once) or "-" (eager by design: no cache, e.g. on the CPU, or nothing captured yet).
+    """
+    if graph is None:
+        return "-"
+    if graph.failed:
+        return "failed"
+    return "captured" if graph.captures > 0 else "-"

@@ -34,7 +34,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from pets.bench import gp
-from pets.bench.timing import interleaved, step_columns, thread_counts
+from pets.bench.timing import graph_state, interleaved, step_columns, thread_counts
+from pets.capture import GraphCache
 from pets.config import default_config
 from pets.device import resolve_device
 from pets.envs import make_task
@@ -171,11 +172,9 @@ def _in_tf32(fn: Callable[[], object], device: torch.device) -> Callable[[], obj
     return run
 
 
-def _graph_state(step: GraphedStep | None) -> str:
-    """captured, failed (eager after a failed capture) or - (not our captured step)."""
-    if step is None or step.graph is None:
-        return "-"
-    return "failed" if step.graph.failed else "captured"
+def _graph_of(step: GraphedStep | None) -> GraphCache[Callable[[], torch.Tensor]] | None:
+    """The variant's training-step graph cache (None: not our captured step)."""
+    return None if step is None else step.graph
 
 
 def _graph_step(model: Ensemble, lr: float, data: Data, steps: int) -> Callable[[], None]:
@@ -245,7 +244,7 @@ def _bench_env(
                     "threads": n,
                     "batch": batch,
                     "variant": name,
-                    "graph": _graph_state(graphs.get(name)),
+                    "graph": graph_state(_graph_of(graphs.get(name))),
                     **step_columns(t, floor_s=floor, gflop=gflop, steps_per_call=per_call[name]),
                 }
             )
