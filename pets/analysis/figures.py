@@ -34,6 +34,9 @@ from pets.envs.registry import tasks
 PANEL_WIDTH = 3.4  # inches: one column of a two-column paper
 PANEL_HEIGHT = 2.5
 REFERENCE_GID = "reference"  # gid of the dashed reference lines (tests find them by it)
+# The learning curves draw the reference's next point past our last step only within this
+# factor of our steps; a point further off is named in a note (see `_reference_curve`).
+REFERENCE_REACH = 2.0
 DIAGNOSTIC_LABELS = {
     "model_loss": "model training loss",
     "ms_per_action": "planning time per action [ms]",
@@ -162,6 +165,34 @@ def _reference_line(ax: Axes, ref: Reference | None) -> bool:
     return True
 
 
+def _reference_curve(ax: Axes, ref: Reference | None, steps: float) -> bool:
+    """The reference over our step range: the points read off the original's curve up to the
+    first one at or after our last step (`steps`), dashed. A first point beyond
+    `REFERENCE_REACH` × our steps (half-cheetah's 15,000 at 300,000 steps after our 11,000) is
+    named in a corner note instead, so that it cannot flatten our curves to the axis. A
+    reference without curve points is its level, flat. Returns whether a line was drawn."""
+    if ref is None:
+        return False
+    if not ref.curve:
+        return _reference_line(ax, ref)
+    points = [p for p in ref.curve if p[0] <= steps]
+    beyond = next((p for p in ref.curve if p[0] > steps), None)
+    if beyond is not None and beyond[0] <= REFERENCE_REACH * steps:
+        points.append(beyond)
+    elif beyond is not None:
+        ax.annotate(
+            f"TF original: {beyond[1]:,.0f} at {beyond[0]:,} steps",
+            xy=(0.98, 0.03), xycoords="axes fraction", ha="right", va="bottom",
+            fontsize=6, color="0.2", gid=REFERENCE_GID,
+        )  # fmt: skip
+    if not points:
+        return False
+    xs, ys = zip(*points, strict=True)
+    ax.plot(xs, ys, color="0.2", linestyle="--", linewidth=1.0, marker="x", markersize=4,
+            gid=REFERENCE_GID)  # fmt: skip
+    return True
+
+
 def _lines(ax: Axes, df: pd.DataFrame, x: str, y: str, several_opts: bool) -> None:
     """Mean ± standard error across seeds of `y` against `x`, one line per method × opt.
 
@@ -196,7 +227,8 @@ def plot_learning_curves(
 
     One line per method (× optimizer when several are present): the mean across seeds, with a
     band of ± one standard error of the mean across seeds (no band with one seed). The dashed
-    horizontal line is the original's reference return (the task registry's, or `references`).
+    line is the original's reference curve over our step range (the task registry's points, or
+    `references`; `_reference_curve`).
 
     Args:
         df: the tidy frame (`load.TIDY_COLUMNS`), any subset.
@@ -215,7 +247,7 @@ def plot_learning_curves(
     for i, (ax, env) in enumerate(zip(axes, envs, strict=True)):
         sub = df[df["env"] == env]
         _lines(ax, sub, "env_steps", "max_return", several)
-        any_ref |= _reference_line(ax, refs.get(env))
+        any_ref |= _reference_curve(ax, refs.get(env), float(sub["env_steps"].max()))
         ax.set_title(_env_title(env))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set_xlabel("environment steps" if i + _ncols(len(envs)) >= len(envs) else "")
