@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from pets import __version__
-from pets.config import ENV_NAMES, MODEL_TYPES, OPT_TYPES, PROP_TYPES, override_table
+from pets.config import MODEL_TYPES, optimizers, override_table, propagations
+from pets.config.registry import allowed_props
+from pets.envs.registry import load_plugins, task_names
 from pets.errors import ConfigError, RunLockedError, StopRequested, WriteError
 from pets.util.memory import keep_freed_memory
 from pets.util.stopping import stop_in, stop_on_signals
@@ -34,19 +36,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-_CA_HELP = f"""controller arguments (-ca KEY VALUE):
-  model-type  {", ".join(MODEL_TYPES)} (default PE)
-  prop-type   {", ".join(PROP_TYPES)} (default TSinf)
-  opt-type    {", ".join(OPT_TYPES)} (default CEM)
-  valid methods: D-E; P-E, P-DS, P-MM; DE and PE with any prop-type;
-                 GP-E, GP-DS, GP-MM (sparse GP, the paper's baselines)
+def _ca_help() -> str:
+    """The -ca keys, values and valid methods, from the registries."""
+    methods = "; ".join(f"{m}-{{{', '.join(allowed_props(m))}}}" for m in MODEL_TYPES)
+    opts = ", ".join(f"{name} ({spec.summary})" for name, spec in optimizers().items())
+    return f"""controller arguments (-ca KEY VALUE):
+  model-type  {", ".join(MODEL_TYPES)} (default PE; GP: sparse GP, the paper's baselines)
+  prop-type   {", ".join(propagations())} (default TSinf)
+  opt-type    {opts} (default CEM)
+  valid methods: {methods}
 
 override paths (-o PATH VALUE):
 """
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-env", "--env", required=True, help=f"one of {', '.join(ENV_NAMES)}")
+    tasks = ", ".join(task_names())
+    p.add_argument("-env", "--env", required=True, help=f"a registered task: {tasks}")
     p.add_argument(
         "-ca", "--ctrl_arg", "--ctrl-arg", dest="ca", nargs=2, action="append",
         metavar=("KEY", "VALUE"), default=[], help="controller argument (repeatable)",
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pets {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    epilog = _CA_HELP + override_table()
+    epilog = _ca_help() + override_table()
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "mbexp", help="run an experiment (the original's scripts/mbexp.py)",
@@ -114,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure training steps, re-plans or start-up time")
     p.add_argument("what", choices=("train", "plan", "startup"), help="what to measure")
-    p.add_argument("--env", nargs="+", default=list(ENV_NAMES), choices=ENV_NAMES)
+    p.add_argument("--env", nargs="+", default=list(task_names()), choices=task_names())
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:<i>")
     p.add_argument(
         "--threads", nargs="+", type=int, metavar="N",
@@ -280,6 +286,11 @@ def _run_handler(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `pets` and `python -m pets`; returns the exit code."""
     keep_freed_memory()  # before torch and any large allocation
+    try:
+        load_plugins()  # the user's tasks and optimizers, before -env and -ca are checked
+    except ConfigError as err:
+        print(f"pets: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format=f"pets {args.command}: %(message)s", stream=sys.stderr

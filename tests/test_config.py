@@ -72,9 +72,9 @@ def test_invalid_method_is_rejected_naming_both(model: str, prop: str) -> None:
         c.build_config("cartpole", [("model-type", model), ("prop-type", prop)])
 
 
-@pytest.mark.parametrize("path", list(c.OVERRIDES))
+@pytest.mark.parametrize("path", list(c.override_paths()))
 def test_every_original_override_path_lands_in_the_tree(path: str) -> None:
-    convert = c.OVERRIDES[path]
+    convert = c.override_paths()[path]
     text = {"_int": "3", "_float": "0.25", "_bool": "True", "_str": "some/dir"}[convert.__name__]
     extra = []
     if path.endswith("load_model"):
@@ -160,4 +160,4 @@ def test_round_trip_through_a_plain_mapping() -> None:
 
 def test_override_table_lists_every_path() -> None:
     table = c.override_table()
-    assert all(path in table for path in c.OVERRIDES)
+    assert all(path in table for path in c.override_paths())

@@ -24,25 +24,40 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter
 from matplotlib.typing import LineStyleType
 
-from pets.analysis.reference import REFERENCES, Reference
+from pets.analysis.reference import Reference
+from pets.analysis.reference import references as reference_table
 from pets.analysis.tables import across_seeds, final_rows
 from pets.analysis.tidy import MODEL_ORDER, PROP_ORDER
+from pets.config.registry import optimizers
+from pets.envs.registry import tasks
 
 PANEL_WIDTH = 3.4  # inches: one column of a two-column paper
 PANEL_HEIGHT = 2.5
 REFERENCE_GID = "reference"  # gid of the dashed reference lines (tests find them by it)
-ENV_TITLES = {
-    "cartpole": "Cartpole",
-    "reacher": "7-DOF Reacher",
-    "pusher": "7-DOF Pusher",
-    "halfcheetah": "Half-cheetah",
-}
+# The learning curves draw the reference's next point past our last step only within this
+# factor of our steps; a point further off is named in a note (see `_reference_curve`).
+REFERENCE_REACH = 2.0
 DIAGNOSTIC_LABELS = {
     "model_loss": "model training loss",
     "ms_per_action": "planning time per action [ms]",
 }
-OPT_LINESTYLES: dict[str, LineStyleType] = {"CEM": "-", "Random": (0, (1.5, 1.5))}  # Random dotted
-OPT_MARKERS = {"CEM": "o", "Random": "D"}
+# Line styles and markers by the optimizer's place in the registry: CEM solid with circles,
+# Random dotted with diamonds, later ones dashed, dash-dotted, ...
+_LINESTYLES: tuple[LineStyleType, ...] = ("-", (0, (1.5, 1.5)), "--", "-.", (0, (4, 1, 1, 1, 1, 1)))
+_MARKERS = ("o", "D", "s", "^", "v", "P")
+
+
+def _opt_style(opt: str) -> tuple[LineStyleType, str]:
+    """(line style, marker) of optimizer `opt`; one not registered gets the last ones."""
+    names = list(optimizers())
+    i = names.index(opt) if opt in names else len(names)
+    return _LINESTYLES[min(i, len(_LINESTYLES) - 1)], _MARKERS[min(i, len(_MARKERS) - 1)]
+
+
+def _env_title(env: str) -> str:
+    """The task's label from the registry (its short name if it is not registered)."""
+    return tasks()[env].label if env in tasks() else env
+
 
 # One hue family per model type, darker shades for the trajectory-sampling propagations, so
 # PE-TSinf (PETS) is the darkest red (the family darkens E < DS < MM < TS1 < TSinf).
@@ -113,8 +128,8 @@ def _legend(fig: Figure, df: pd.DataFrame, *, reference: bool, lines: bool = Tru
     several = len(opts) > 1
     handles = []
     for method in _present(df, "method") if len(df) else []:
-        style = "-" if several else OPT_LINESTYLES.get(opts[0], "-")
-        marker = None if lines else OPT_MARKERS.get("CEM" if several else opts[0], "o")
+        style = "-" if several else _opt_style(opts[0])[0]
+        marker = None if lines else ("o" if several else _opt_style(opts[0])[1])
         handles.append(
             Line2D(
                 [],
@@ -132,8 +147,8 @@ def _legend(fig: Figure, df: pd.DataFrame, *, reference: bool, lines: bool = Tru
                     [],
                     [],
                     color="0.4",
-                    linestyle=OPT_LINESTYLES.get(opt, "-") if lines else "none",
-                    marker=None if lines else OPT_MARKERS.get(opt, "o"),
+                    linestyle=_opt_style(opt)[0] if lines else "none",
+                    marker=None if lines else _opt_style(opt)[1],
                     label=opt,
                 )
             )
@@ -147,6 +162,34 @@ def _reference_line(ax: Axes, ref: Reference | None) -> bool:
     if ref is None:
         return False
     ax.axhline(ref.value, color="0.2", linestyle="--", linewidth=1.0, gid=REFERENCE_GID)
+    return True
+
+
+def _reference_curve(ax: Axes, ref: Reference | None, steps: float) -> bool:
+    """The reference over our step range: the points read off the original's curve up to the
+    first one at or after our last step (`steps`), dashed. A first point beyond
+    `REFERENCE_REACH` × our steps (half-cheetah's 15,000 at 300,000 steps after our 11,000) is
+    named in a corner note instead, so that it cannot flatten our curves to the axis. A
+    reference without curve points is its level, flat. Returns whether a line was drawn."""
+    if ref is None:
+        return False
+    if not ref.curve:
+        return _reference_line(ax, ref)
+    points = [p for p in ref.curve if p[0] <= steps]
+    beyond = next((p for p in ref.curve if p[0] > steps), None)
+    if beyond is not None and beyond[0] <= REFERENCE_REACH * steps:
+        points.append(beyond)
+    elif beyond is not None:
+        ax.annotate(
+            f"TF original: {beyond[1]:,.0f} at {beyond[0]:,} steps",
+            xy=(0.98, 0.03), xycoords="axes fraction", ha="right", va="bottom",
+            fontsize=6, color="0.2", gid=REFERENCE_GID,
+        )  # fmt: skip
+    if not points:
+        return False
+    xs, ys = zip(*points, strict=True)
+    ax.plot(xs, ys, color="0.2", linestyle="--", linewidth=1.0, marker="x", markersize=4,
+            gid=REFERENCE_GID)  # fmt: skip
     return True
 
 
@@ -165,7 +208,7 @@ def _lines(ax: Axes, df: pd.DataFrame, x: str, y: str, several_opts: bool) -> No
             xs,
             mean,
             color=colour,
-            linestyle=OPT_LINESTYLES.get(opt, "-"),
+            linestyle=_opt_style(opt)[0],
             marker="o" if len(xs) == 1 else None,  # a single iteration is a point, not a line
             markersize=3,
             label=_line_label(method, opt, several_opts),
@@ -178,13 +221,14 @@ def _lines(ax: Axes, df: pd.DataFrame, x: str, y: str, several_opts: bool) -> No
 
 
 def plot_learning_curves(
-    df: pd.DataFrame, *, references: Mapping[str, Reference] = REFERENCES
+    df: pd.DataFrame, *, references: Mapping[str, Reference] | None = None
 ) -> Figure:
     """Paper Figure 3: max-so-far return against env steps, one panel per env present.
 
     One line per method (× optimizer when several are present): the mean across seeds, with a
     band of ± one standard error of the mean across seeds (no band with one seed). The dashed
-    horizontal line is the original's reference return (`reference.REFERENCES`).
+    line is the original's reference curve over our step range (the task registry's points, or
+    `references`; `_reference_curve`).
 
     Args:
         df: the tidy frame (`load.TIDY_COLUMNS`), any subset.
@@ -193,6 +237,7 @@ def plot_learning_curves(
     Returns:
         The figure (not saved).
     """
+    refs = reference_table() if references is None else references
     envs = _present(df, "env") if len(df) else []
     if not envs:
         return _placeholder("no runs to plot")
@@ -202,8 +247,8 @@ def plot_learning_curves(
     for i, (ax, env) in enumerate(zip(axes, envs, strict=True)):
         sub = df[df["env"] == env]
         _lines(ax, sub, "env_steps", "max_return", several)
-        any_ref |= _reference_line(ax, references.get(env))
-        ax.set_title(ENV_TITLES.get(env, env))
+        any_ref |= _reference_curve(ax, refs.get(env), float(sub["env_steps"].max()))
+        ax.set_title(_env_title(env))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set_xlabel("environment steps" if i + _ncols(len(envs)) >= len(envs) else "")
         ax.set_ylabel("max return so far" if i % _ncols(len(envs)) == 0 else "")
@@ -215,7 +260,7 @@ def _ncols(n_panels: int) -> int:
     return 1 if n_panels == 1 else 2
 
 
-def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REFERENCES) -> Figure:
+def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] | None = None) -> Figure:
     """Ablation: final max-so-far return per model × propagation, one panel per env present.
 
     One marker per method and optimizer (circles CEM, diamonds Random, side by side at the
@@ -231,6 +276,7 @@ def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REF
     Returns:
         The figure (not saved).
     """
+    refs = reference_table() if references is None else references
     finals = final_rows(df) if len(df) else df
     envs = _present(finals, "env") if len(finals) else []
     if not envs:
@@ -252,7 +298,7 @@ def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REF
                 [pos],
                 [row.mean],
                 yerr=[row.se] if np.isfinite(row.se) else None,
-                fmt=OPT_MARKERS.get(opt, "o"),
+                fmt=_opt_style(opt)[1],
                 color=method_color(method),
                 markersize=5,
                 capsize=2.5,
@@ -261,10 +307,10 @@ def plot_ablation(df: pd.DataFrame, *, references: Mapping[str, Reference] = REF
             seeds = sub[(sub["method"] == method) & (sub["opt"] == opt)]["max_return"]
             offsets = np.linspace(-0.08, 0.08, len(seeds)) if len(seeds) > 1 else np.zeros(1)
             ax.scatter(pos + offsets, seeds, s=4, color="0.3", linewidths=0, zorder=3)
-        any_ref |= _reference_line(ax, references.get(env))
+        any_ref |= _reference_line(ax, refs.get(env))
         ax.set_xticks(range(len(methods)), methods, rotation=90)
         ax.set_xlim(-0.6, len(methods) - 0.4)
-        ax.set_title(ENV_TITLES.get(env, env))
+        ax.set_title(_env_title(env))
         ax.set_ylabel("final max return so far" if i % _ncols(len(envs)) == 0 else "")
     _legend(fig, finals, reference=any_ref, lines=False)
     return fig
@@ -310,7 +356,7 @@ def plot_diagnostics(
             _lines(ax, panel, "iteration", column, several)
             if panel.empty:
                 ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(ENV_TITLES.get(env, env) if r == 0 else "")
+            ax.set_title(_env_title(env) if r == 0 else "")
             ax.set_xlabel("iteration" if r == len(rows) - 1 else "")
             ax.set_ylabel(DIAGNOSTIC_LABELS.get(column, column) if c == 0 else "")
             ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True, nbins=4))

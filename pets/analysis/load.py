@@ -29,6 +29,7 @@ from pets.analysis.tidy import (
     categorize,
     empty_frame,
 )
+from pets.envs.registry import tasks
 from pets.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -40,15 +41,14 @@ PROGRESS_FILE = "progress.csv"
 RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"
 
 
-# Gymnasium ids a config may name instead of the short env names.
-_ENV_IDS = {
-    "pets/Cartpole-v0": "cartpole",
-    "pets/Reacher3D-v0": "reacher",
-    "pets/Pusher-v0": "pusher",
-    "pets/HalfCheetah-v0": "halfcheetah",
-}
 _METHOD_DIR = re.compile(r"^(?P<model>[^-]+)-(?P<prop>[^-]+)-(?P<opt>[^-]+)$")
 _SEED_DIR = re.compile(r"^seed(?P<seed>-?\d+)$")
+
+
+def _short_name(env: str) -> str:
+    """A registered task's short name for its gymnasium id (a config may name either)."""
+    by_id = {spec.env_id: name for name, spec in tasks().items()}
+    return by_id.get(env, env)
 
 
 class RunReadError(ConfigError):
@@ -238,7 +238,7 @@ def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
     cfg = config or {}
     return RunInfo(
         run_dir=run_dir,
-        env=_ENV_IDS.get(env, env),
+        env=_short_name(env),
         model=str(factors["model"]),
         prop=str(factors["prop"]),
         opt=str(factors["opt"]),

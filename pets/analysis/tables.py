@@ -27,16 +27,16 @@ import pandas as pd
 import scipy.stats
 
 from pets.analysis.reference import (
-    RANDOM_POLICY,
     RANDOM_POLICY_EPISODES,
-    REFERENCES,
     RandomPolicyReturns,
     Reference,
     margin_in_sd,
+    random_policies,
     ratio_to_reference,
     reference_near,
     threshold_return,
 )
+from pets.analysis.reference import references as reference_table
 from pets.analysis.tidy import RUN_KEYS
 
 BOOTSTRAP_SEED = 0
@@ -163,21 +163,25 @@ def steps_to_threshold(cell: pd.DataFrame, threshold: float) -> tuple[float, int
 def summarize(
     tidy: pd.DataFrame,
     *,
-    references: Mapping[str, Reference] = REFERENCES,
-    random_policy: Mapping[str, RandomPolicyReturns] = RANDOM_POLICY,
+    references: Mapping[str, Reference] | None = None,
+    random_policy: Mapping[str, RandomPolicyReturns] | None = None,
     seed: int = BOOTSTRAP_SEED,
 ) -> pd.DataFrame:
     """One row per env × method × opt: final returns with CIs, the reference, the comparison.
 
     Args:
         tidy: the tidy frame (`load.TIDY_COLUMNS`).
-        references: env → reference return (envs without one get NaN comparisons).
-        random_policy: env → a uniformly random policy's returns (the margin's scale).
+        references: env → reference return (envs without one get NaN comparisons); None:
+            the task registry's.
+        random_policy: env → a uniformly random policy's returns (the margin's scale); None:
+            the task registry's.
         seed: bootstrap seed.
 
     Returns:
         `SUMMARY_COLUMNS`, sorted by env, model, prop, opt in the factors' order.
     """
+    references = reference_table() if references is None else references
+    random_policy = random_policies() if random_policy is None else random_policy
     rows = []
     for key, cell in tidy.groupby(list(CELL_KEYS), observed=True, sort=True):
         env, model, prop, opt = key

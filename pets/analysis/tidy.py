@@ -13,18 +13,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pets.config.registry import MODEL_TYPES, optimizers, propagations
+from pets.envs.registry import task_names
 from pets.errors import ConfigError
 
-ENV_ORDER = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODEL_ORDER = ("D", "P", "DE", "PE", "GP")  # GP: the paper's baselines, last
-PROP_ORDER = ("E", "DS", "TS1", "TSinf", "MM")
-OPT_ORDER = ("CEM", "Random")
-FACTOR_ORDER: dict[str, tuple[str, ...]] = {
-    "env": ENV_ORDER,
-    "model": MODEL_ORDER,
-    "prop": PROP_ORDER,
-    "opt": OPT_ORDER,
-}
+MODEL_ORDER = MODEL_TYPES  # GP: the paper's baselines, last
+PROP_ORDER = tuple(propagations(plugins=False))  # the paper's five (method colours, sort)
+FACTORS = ("env", "model", "prop", "opt")
+
+
+def factor_order(factor: str) -> tuple[str, ...]:
+    """The canonical order of a factor's levels: the registries' order (the paper's first)."""
+    if factor == "env":
+        return task_names()
+    if factor == "model":
+        return MODEL_ORDER
+    if factor == "prop":
+        return tuple(propagations())
+    return tuple(optimizers())
+
+
 RUN_KEYS = ("env", "model", "prop", "opt", "seed")  # identify one run
 TIDY_COLUMNS = (
     "env",
@@ -85,15 +93,15 @@ def categorize(frame: pd.DataFrame, columns: Sequence[str] = TIDY_COLUMNS) -> pd
     if missing:
         raise ConfigError(f"table lacks columns {missing}; expected {list(columns)}")
     out = frame.loc[:, list(columns)].copy()
-    for factor, order in FACTOR_ORDER.items():
-        levels = _categories(out[factor].astype(str), order)
+    for factor in FACTORS:
+        levels = _categories(out[factor].astype(str), factor_order(factor))
         out[factor] = pd.Categorical(out[factor].astype(str), categories=levels, ordered=True)
     methods = method_order(out["method"].astype(str))
     out["method"] = pd.Categorical(out["method"].astype(str), categories=methods, ordered=True)
     for column in columns:
         if column in _INT_COLUMNS:
             out[column] = out[column].astype(np.int64)
-        elif column not in FACTOR_ORDER and column != "method":
+        elif column not in FACTORS and column != "method":
             out[column] = out[column].astype(np.float64)
     return out.sort_values([*RUN_KEYS, "iteration"], kind="stable").reset_index(drop=True)
 

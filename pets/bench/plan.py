@@ -32,12 +32,12 @@ import torch
 
 from pets.bench import gp
 from pets.bench.timing import graph_state, interleaved, replan_columns, thread_counts
-from pets.util.capture import GraphCache
-from pets.config import CEMCfg, Config, apply_override, default_config
+from pets.config import Config, apply_override, default_config
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble
 from pets.planning.mpc import MPC
+from pets.util.capture import GraphCache
 from pets.util.device import resolve_device
 from pets.util.precision import matmul_precision
 
@@ -47,7 +47,7 @@ WARMUP = 1
 def _replan_shapes(cfg: Config, model: Ensemble) -> tuple[int, int, list[tuple[int, int]]]:
     """Forwards per re-plan, rows per member and (in, out) of each layer, for TS propagation."""
     opt, prop = cfg.ctrl_cfg.opt_cfg, cfg.ctrl_cfg.prop_cfg
-    iters = opt.cfg.max_iters if isinstance(opt.cfg, CEMCfg) else 1
+    iters = getattr(opt.cfg, "max_iters", 1)  # CEM's iterations; one for random shooting
     rows = opt.cfg.popsize * prop.npart // model.ensemble_size
     layers = [(w.shape[1], w.shape[2]) for w in model.weights()]
     return iters * opt.plan_hor, rows, layers

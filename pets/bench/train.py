@@ -35,13 +35,13 @@ import torch
 
 from pets.bench import gp
 from pets.bench.timing import graph_state, interleaved, step_columns, thread_counts
-from pets.util.capture import GraphCache
 from pets.config import default_config
 from pets.envs import make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble, GraphedStep, fit, make_optimizer, train_step
 from pets.models.fused_step import FusedStep, row_scale
 from pets.models.training import ADAM_BETAS, ADAM_EPS
+from pets.util.capture import GraphCache
 from pets.util.device import resolve_device
 from pets.util.precision import matmul_precision
 

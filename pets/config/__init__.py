@@ -1,21 +1,34 @@
 """The typed configuration tree of a PETS run, mirroring the original's `exp_cfg`/`ctrl_cfg` tree.
 
-Modules: `tree` (the dataclasses), `defaults` (per-env defaults, `docs/spec/pets-facts.md`
+Modules: `tree` (the dataclasses), `registry` (optimizers and propagation methods, each with
+what it allows), `defaults` (a task's registered defaults, `docs/spec/pets-facts.md`
 §4.1–§4.2), `overrides` (`-ca` parsing, `-o` overrides with the original's type map and read-only
-rules, §7.1), `validation` (the whole tree) and `serialize` (config.yaml). Imports no torch
-and nothing from the rest of the package but `pets.errors`, so every layer can read a config.
+rules, §7.1), `validation` (the whole tree) and `serialize` (config.yaml). Imports no torch;
+below it are only the task registry (`pets.envs.registry`) and `pets.errors`.
 """
 
 from __future__ import annotations
 
 from pets.config.defaults import default_config
 from pets.config.overrides import (
-    OVERRIDES,
     apply_override,
     build_config,
+    override_paths,
     override_rows,
     override_table,
     parse_ca,
+)
+from pets.config.registry import (
+    CEMCfg,
+    OptimizerSpec,
+    PropagationSpec,
+    RandomCfg,
+    get_optimizer,
+    get_propagation,
+    optimizers,
+    propagations,
+    register_optimizer,
+    register_propagation,
 )
 from pets.config.serialize import from_dict, to_dict
 from pets.config.tree import (
@@ -27,7 +40,6 @@ from pets.config.tree import (
     OPT_TYPES,
     PRECISIONS,
     PROP_TYPES,
-    CEMCfg,
     Config,
     CtrlCfg,
     CtrlLogCfg,
@@ -38,7 +50,6 @@ from pets.config.tree import (
     ModelTrainCfg,
     OptCfg,
     PropCfg,
-    RandomCfg,
     SimCfg,
 )
 from pets.config.validation import (
@@ -58,7 +69,6 @@ __all__ = [
     "ENV_NAMES",
     "MODEL_TYPES",
     "OPT_TYPES",
-    "OVERRIDES",
     "PRECISIONS",
     "PROP_TYPES",
     "CEMCfg",
@@ -72,7 +82,9 @@ __all__ = [
     "ModelInitCfg",
     "ModelTrainCfg",
     "OptCfg",
+    "OptimizerSpec",
     "PropCfg",
+    "PropagationSpec",
     "RandomCfg",
     "SimCfg",
     "apply_override",
@@ -84,9 +96,16 @@ __all__ = [
     "check_threads",
     "default_config",
     "from_dict",
+    "get_optimizer",
+    "get_propagation",
+    "optimizers",
+    "override_paths",
     "override_rows",
     "override_table",
     "parse_ca",
+    "propagations",
+    "register_optimizer",
+    "register_propagation",
     "to_dict",
     "validate",
 ]

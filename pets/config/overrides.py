@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterable
+import typing
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pets.config.defaults import default_config
+from pets.config.registry import MODEL_TYPES, optimizers, propagations
 from pets.config.tree import (
     CA_KEYS,
-    ENV_NAMES,
-    MODEL_TYPES,
-    OPT_TYPES,
-    PROP_TYPES,
-    CEMCfg,
     Config,
     CtrlCfg,
     CtrlLogCfg,
@@ -33,6 +30,7 @@ from pets.config.validation import (
     check_threads,
     validate,
 )
+from pets.envs.registry import get_task
 from pets.errors import ConfigError
 
 
@@ -43,7 +41,11 @@ def parse_ca(pairs: Iterable[tuple[str, str]] | None) -> dict[str, str]:
         ConfigError: an unknown key or value.
     """
     out: dict[str, str] = {}
-    allowed = {"model-type": MODEL_TYPES, "prop-type": PROP_TYPES, "opt-type": OPT_TYPES}
+    allowed = {
+        "model-type": MODEL_TYPES,
+        "prop-type": tuple(propagations()),
+        "opt-type": tuple(optimizers()),
+    }
     for key, value in pairs or ():
         if key not in allowed:
             raise ConfigError(f"unknown -ca key {key!r}; allowed keys: {', '.join(CA_KEYS)}")
@@ -71,42 +73,46 @@ def _str(text: str) -> str:
     return text
 
 
-_CEM_ONLY = ("max_iters", "num_elites", "epsilon", "alpha")
+# Leaves of the tree that `-o` cannot set: the method is chosen with -ca, and the network's
+# architecture and learning rate are fixed per task (docs/spec/pets-facts.md §7.1).
+_NOT_OVERRIDABLE = frozenset(
+    {"model_type", "prop_type", "opt_type", "hidden_layers", "hidden_width", "weight_decays", "lr"}
+)
+OPT_CFG_PREFIX = "ctrl_cfg.opt_cfg.cfg"
+# PETS: default.py's converters per leaf type; `X | None` leaves convert as X.
+_CONVERTERS: dict[type, Callable[[str], Any]] = {int: _int, float: _float, bool: _bool, str: _str}
 
-# docs/spec/pets-facts.md §7.1: the leaves `-o` may set, with the original's converters.
-OVERRIDES: dict[str, Any] = {
-    "exp_cfg.sim_cfg.task_hor": _int,
-    "exp_cfg.sim_cfg.stochastic": _bool,
-    "exp_cfg.sim_cfg.noise_std": _float,
-    "exp_cfg.exp_cfg.ntrain_iters": _int,
-    "exp_cfg.exp_cfg.nrollouts_per_iter": _int,
-    "exp_cfg.exp_cfg.ninit_rollouts": _int,
-    "exp_cfg.log_cfg.nrecord": _int,
-    "exp_cfg.log_cfg.neval": _int,
-    "ctrl_cfg.per": _int,
-    "ctrl_cfg.prop_cfg.model_pretrained": _bool,
-    "ctrl_cfg.prop_cfg.npart": _int,
-    "ctrl_cfg.prop_cfg.ign_var": _bool,
-    "ctrl_cfg.prop_cfg.model_init_cfg.num_nets": _int,
-    "ctrl_cfg.prop_cfg.model_init_cfg.model_dir": _str,
-    "ctrl_cfg.prop_cfg.model_init_cfg.load_model": _bool,
-    # Our addition: the original fixes GP_NINDUCING_POINTS in each env's config module.
-    "ctrl_cfg.prop_cfg.model_init_cfg.num_inducing_points": _int,
-    "ctrl_cfg.prop_cfg.model_train_cfg.batch_size": _int,
-    "ctrl_cfg.prop_cfg.model_train_cfg.epochs": _int,
-    "ctrl_cfg.prop_cfg.model_train_cfg.max_logging": _int,
-    "ctrl_cfg.prop_cfg.model_train_cfg.holdout_ratio": _float,
-    "ctrl_cfg.opt_cfg.plan_hor": _int,
-    "ctrl_cfg.opt_cfg.cfg.popsize": _int,
-    **{
-        f"ctrl_cfg.opt_cfg.cfg.{k}": _int if k in ("max_iters", "num_elites") else _float
-        for k in _CEM_ONLY
-    },
-    "ctrl_cfg.log_cfg.save_all_models": _bool,
-    "ctrl_cfg.log_cfg.log_traj_preds": _bool,
-    "ctrl_cfg.log_cfg.log_particles": _bool,
+
+def _scalar_leaves(prefix: str, cls: type) -> dict[str, Callable[[str], Any]]:
+    """`prefix.field` → converter for each int, float, bool or str field of dataclass `cls`."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        kinds = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t in _CONVERTERS]
+        if f.name not in _NOT_OVERRIDABLE and kinds:
+            out[f"{prefix}.{f.name}"] = _CONVERTERS[kinds[0]]
+    return out
+
+
+def override_paths() -> dict[str, Callable[[str], Any]]:
+    """Every path `-o` may set, with its converter, derived from the tree's dataclasses and the
+    registered optimizers' config classes (docs/spec/pets-facts.md §7.1), in tree order."""
+    paths: dict[str, Callable[[str], Any]] = {}
+    for prefix, cls in _LEAF_CLASSES:
+        if prefix == OPT_CFG_PREFIX:
+            for spec in optimizers().values():
+                paths.update(_scalar_leaves(prefix, spec.config))
+        else:
+            paths.update(_scalar_leaves(prefix, cls))
+    return paths
+
+
+_TYPE_NAMES: dict[Callable[[str], Any], str] = {
+    _int: "an integer",
+    _float: "a finite number",
+    _bool: "a boolean",
+    _str: "a string",
 }
-_TYPE_NAMES = {_int: "an integer", _float: "a finite number", _bool: "a boolean", _str: "a string"}
 
 
 _NN_TRAIN_PREFIX = "ctrl_cfg.prop_cfg.model_train_cfg."
@@ -128,8 +134,14 @@ def _read_only_reason(cfg: Config, path: str) -> str | None:
         return "DE with trajectory sampling always ignores the variance"
     if leaf == "num_nets" and cfg.model_type in ("D", "P"):
         return f"model-type {cfg.model_type} is a single network"
-    if leaf in _CEM_ONLY and cfg.opt_type != "CEM":
-        return f"opt-type {cfg.opt_type} has no {leaf} (CEM only)"
+    if path.startswith(OPT_CFG_PREFIX + "."):
+        owners = [
+            name
+            for name, spec in optimizers().items()
+            if leaf in {f.name for f in dataclasses.fields(spec.config)}
+        ]
+        if cfg.opt_type not in owners:
+            return f"opt-type {cfg.opt_type} has no {leaf} ({', '.join(owners)} only)"
     return None
 
 
@@ -151,14 +163,15 @@ def apply_override(cfg: Config, path: str, text: str) -> Config:
         ConfigError: unknown path (with the closest valid ones), read-only path, or a value that
             does not convert to the leaf's type.
     """
-    if path not in OVERRIDES:
-        close = difflib.get_close_matches(path, OVERRIDES, n=3, cutoff=0.6)
+    paths = override_paths()
+    if path not in paths:
+        close = difflib.get_close_matches(path, paths, n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(close)}?" if close else "; see `pets mbexp --help`"
         raise ConfigError(f"unknown override path {path!r}{hint}")
     reason = _read_only_reason(cfg, path)
     if reason:
         raise ConfigError(f"override path {path!r} is read-only here: {reason}")
-    convert = OVERRIDES[path]
+    convert = paths[path]
     try:
         value = convert(text)
     except ValueError:
@@ -192,9 +205,8 @@ def build_config(
     Raises:
         ConfigError: any bad input, with a message naming it.
     """
-    cfg = default_config(
-        check_choice("-env", env, ENV_NAMES), **parse_ca(ca), seed=seed, device=check_device(device)
-    )
+    get_task(env)  # an unknown env fails first, naming the registered ones
+    cfg = default_config(env, **parse_ca(ca), seed=seed, device=check_device(device))
     cfg = dataclasses.replace(
         cfg, threads=check_threads(threads), precision=check_precision(precision)
     )
@@ -206,13 +218,22 @@ def build_config(
 
 def override_rows() -> list[tuple[str, str, str]]:
     """The `-o` paths as (path, type, help) rows, in the original's tree order."""
-    helps = {
-        f"{prefix}.{f.name}": f.metadata.get("help", "")
+    classes = [
+        (prefix, spec.config)
         for prefix, cls in _LEAF_CLASSES
-        for f in dataclasses.fields(cls)
+        for spec in (optimizers().values() if prefix == OPT_CFG_PREFIX else ())
+    ] + [(prefix, cls) for prefix, cls in _LEAF_CLASSES if prefix != OPT_CFG_PREFIX]
+    helps: dict[str, str] = {}
+    for prefix, cls in classes:
+        for f in dataclasses.fields(cls):
+            helps.setdefault(f"{prefix}.{f.name}", f.metadata.get("help", ""))
+    kinds: dict[Callable[[str], Any], str] = {
+        _int: "int",
+        _float: "float",
+        _bool: "bool",
+        _str: "str",
     }
-    kinds = {_int: "int", _float: "float", _bool: "bool", _str: "str"}
-    return [(path, kinds[convert], helps[path]) for path, convert in OVERRIDES.items()]
+    return [(path, kinds[convert], helps[path]) for path, convert in override_paths().items()]
 
 
 def override_table(markdown: bool = False) -> str:
@@ -233,6 +254,6 @@ _LEAF_CLASSES = (
     ("ctrl_cfg.prop_cfg.model_init_cfg", ModelInitCfg),
     ("ctrl_cfg.prop_cfg.model_train_cfg", ModelTrainCfg),
     ("ctrl_cfg.opt_cfg", OptCfg),
-    ("ctrl_cfg.opt_cfg.cfg", CEMCfg),
+    (OPT_CFG_PREFIX, object),  # the registered optimizers' config classes
     ("ctrl_cfg.log_cfg", CtrlLogCfg),
 )

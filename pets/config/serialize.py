@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from pets.config.registry import get_optimizer
 from pets.config.tree import (
-    CEMCfg,
     Config,
     CtrlCfg,
     CtrlLogCfg,
@@ -18,7 +18,6 @@ from pets.config.tree import (
     ModelTrainCfg,
     OptCfg,
     PropCfg,
-    RandomCfg,
     SimCfg,
 )
 from pets.config.validation import validate
@@ -79,7 +78,7 @@ _NESTED: dict[tuple[Any, str], Any] = {
     (CtrlCfg, "log_cfg"): CtrlLogCfg,
     (PropCfg, "model_init_cfg"): ModelInitCfg,
     (PropCfg, "model_train_cfg"): ModelTrainCfg,
-    (OptCfg, "cfg"): lambda data: CEMCfg if data.get("opt_type") == "CEM" else RandomCfg,
+    (OptCfg, "cfg"): lambda data: get_optimizer(str(data.get("opt_type"))).config,
 }
 
 

@@ -5,19 +5,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-ENV_NAMES = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODEL_TYPES = ("D", "P", "DE", "PE", "GP")
-PROP_TYPES = ("E", "DS", "TS1", "TSinf", "MM")
-OPT_TYPES = ("CEM", "Random")
-# docs/spec/pets-facts.md §6.4: which propagation each model type allows.
-ALLOWED_PROPS = {
-    "D": ("E",),
-    "P": ("E", "DS", "MM"),
-    "DE": PROP_TYPES,
-    "PE": PROP_TYPES,
-    "GP": ("E", "DS", "MM"),  # TS needs an ensemble
-}
+from pets.config.registry import (
+    MODEL_TYPES,
+    allowed_props,
+    get_propagation,
+    optimizers,
+    propagations,
+)
+from pets.envs.registry import PAPER_TASKS
+
+# The paper's tasks and methods as registered when pets loads (tests and docs enumerate them);
+# validation and parsing ask the registries, which plugins may extend.
+ENV_NAMES = PAPER_TASKS
+PROP_TYPES = tuple(propagations(plugins=False))
+OPT_TYPES = tuple(optimizers(plugins=False))
+ALLOWED_PROPS = {model: allowed_props(model, plugins=False) for model in MODEL_TYPES}
 CA_KEYS = ("model-type", "prop-type", "opt-type")
 # float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32.
 PRECISIONS = ("fp32", "tf32")
@@ -82,7 +86,7 @@ class ModelInitCfg:
     load_model: bool = field(default=False, metadata=_help("Load the model from model_dir."))
     num_inducing_points: int | None = field(
         default=None,
-        metadata=_help("GP only: inducing points of the sparse GP (200; halfcheetah 300)."),
+        metadata=_help("GP only: inducing points of the sparse GP (the task's default, e.g. 200)."),
     )
 
 
@@ -111,24 +115,10 @@ class PropCfg:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CEMCfg:
-    popsize: int = field(metadata=_help("Candidate sequences sampled per CEM iteration."))
-    num_elites: int = field(metadata=_help("Elites used to refit the sampling distribution."))
-    max_iters: int = field(default=5, metadata=_help("Maximum CEM iterations."))
-    alpha: float = field(default=0.1, metadata=_help("Weight of the previous mean and variance."))
-    epsilon: float = field(default=0.001, metadata=_help("Variance below which CEM stops."))
-
-
-@dataclass(frozen=True, kw_only=True)
-class RandomCfg:
-    popsize: int = field(metadata=_help("Candidate sequences sampled uniformly."))
-
-
-@dataclass(frozen=True, kw_only=True)
 class OptCfg:
-    opt_type: str = field(metadata=_help("CEM or Random (set with -ca opt-type)."))
+    opt_type: str = field(metadata=_help("A registered optimizer (set with -ca opt-type)."))
     plan_hor: int = field(metadata=_help("Planning horizon."))
-    cfg: CEMCfg | RandomCfg
+    cfg: Any  # the optimizer's config dataclass (pets.config.registry.OptimizerSpec.config)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,4 +175,5 @@ class Config:
 
     @property
     def is_trajectory_sampling(self) -> bool:
-        return self.prop_type in ("TS1", "TSinf")
+        """Particles stay with one ensemble member (TS1, TSinf: `PropagationSpec.per_member`)."""
+        return get_propagation(self.prop_type).per_member

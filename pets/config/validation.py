@@ -8,16 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from pets.config.tree import (
-    ALLOWED_PROPS,
-    ENV_NAMES,
+from pets.config.registry import (
+    ENSEMBLES,
     MODEL_TYPES,
-    OPT_TYPES,
-    PRECISIONS,
-    PROP_TYPES,
-    CEMCfg,
-    Config,
+    allowed_props,
+    get_optimizer,
+    get_propagation,
 )
+from pets.config.tree import PRECISIONS, Config
+from pets.envs.registry import get_task
 from pets.errors import ConfigError
 
 
@@ -66,15 +65,16 @@ def check_combination(model_type: str, prop_type: str, npart: int, num_nets: int
     Raises:
         ConfigError: naming both values and what is allowed.
     """
-    allowed = ALLOWED_PROPS[check_choice("model-type", model_type, MODEL_TYPES)]
-    if prop_type not in allowed:
+    spec = get_propagation(prop_type)
+    allowed = allowed_props(check_choice("model-type", model_type, MODEL_TYPES))
+    if model_type not in spec.models:
         raise ConfigError(
             f"prop-type {prop_type} is not valid with model-type {model_type} "
             f"(allowed: {', '.join(allowed)})"
         )
-    if model_type in ("DE", "PE") and num_nets < 2:
+    if model_type in ENSEMBLES and num_nets < 2:
         raise ConfigError(f"model-type {model_type} needs num_nets > 1, got {num_nets}")
-    if prop_type in ("TS1", "TSinf") and npart % num_nets != 0:
+    if spec.per_member and npart % num_nets != 0:
         raise ConfigError(
             f"prop-type {prop_type} needs npart divisible by num_nets, "
             f"got npart {npart} and num_nets {num_nets}"
@@ -87,7 +87,7 @@ def validate(cfg: Config) -> None:
     Raises:
         ConfigError: the first problem found.
     """
-    check_choice("env", cfg.env, ENV_NAMES)
+    get_task(cfg.env)
     check_device(cfg.device)
     if cfg.seed < 0:
         raise ConfigError(f"-seed must be a non-negative integer, got {cfg.seed}")
@@ -96,8 +96,12 @@ def validate(cfg: Config) -> None:
     sim, loop, log = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.exp_cfg, cfg.exp_cfg.log_cfg
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
     init, train = prop.model_init_cfg, prop.model_train_cfg
-    check_choice("prop-type", prop.prop_type, PROP_TYPES)
-    check_choice("opt-type", opt.opt_type, OPT_TYPES)
+    optimizer = get_optimizer(opt.opt_type)
+    if not isinstance(opt.cfg, optimizer.config):
+        raise ConfigError(
+            f"ctrl_cfg.opt_cfg.cfg is a {type(opt.cfg).__name__}, not opt-type {opt.opt_type}'s "
+            f"{optimizer.config.__name__}"
+        )
     check_combination(init.model_type, prop.prop_type, prop.npart, init.num_nets)
     for key, value, minimum in (
         ("exp_cfg.sim_cfg.task_hor", sim.task_hor, 1),
@@ -129,8 +133,8 @@ def validate(cfg: Config) -> None:
             )
         if init.num_nets != 1:
             raise ConfigError(f"model-type GP is a single GP, got num_nets {init.num_nets}")
-    if prop.prop_type == "E" and prop.npart != 1:
-        raise ConfigError(f"prop-type E uses one particle, got npart {prop.npart}")
+    if get_propagation(prop.prop_type).single_particle and prop.npart != 1:
+        raise ConfigError(f"prop-type {prop.prop_type} uses one particle, got npart {prop.npart}")
     if not 0.0 <= train.holdout_ratio < 1.0:
         raise ConfigError(
             "ctrl_cfg.prop_cfg.model_train_cfg.holdout_ratio must be in [0, 1), "
@@ -145,16 +149,4 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             "ctrl_cfg.prop_cfg.model_init_cfg.load_model is True but model_dir is not set"
         )
-    if isinstance(opt.cfg, CEMCfg):
-        c = opt.cfg
-        _positive("ctrl_cfg.opt_cfg.cfg.max_iters", c.max_iters)
-        _positive("ctrl_cfg.opt_cfg.cfg.num_elites", c.num_elites)
-        if c.num_elites > c.popsize:
-            raise ConfigError(
-                f"ctrl_cfg.opt_cfg.cfg.num_elites ({c.num_elites}) must not exceed "
-                f"ctrl_cfg.opt_cfg.cfg.popsize ({c.popsize})"
-            )
-        if not 0.0 <= c.alpha <= 1.0:
-            raise ConfigError(f"ctrl_cfg.opt_cfg.cfg.alpha must be in [0, 1], got {c.alpha}")
-        if c.epsilon < 0:
-            raise ConfigError(f"ctrl_cfg.opt_cfg.cfg.epsilon must be >= 0, got {c.epsilon}")
+    opt.cfg.check()

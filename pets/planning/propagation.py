@@ -20,7 +20,7 @@ from typing import Protocol, cast
 import torch
 from torch import Tensor
 
-from pets.config import PROP_TYPES, check_choice, check_combination
+from pets.config import PROP_TYPES, check_combination, get_propagation
 from pets.errors import ConfigError
 from pets.models import Ensemble, predict_aggregated
 from pets.planning.forward import ForwardKey, PlanningForward, forward_key
@@ -70,7 +70,9 @@ class Propagation:
     """
 
     def __init__(self, prop_type: str, *, npart: int, ensemble_size: int, ign_var: bool) -> None:
-        check_choice("prop-type", prop_type, PROP_TYPES)
+        get_propagation(prop_type)  # a registered method (ConfigError naming the others)
+        if prop_type not in PROP_TYPES:
+            raise ConfigError(f"prop-type {prop_type} is registered but has no implementation here")
         if npart < 1 or ensemble_size < 1:
             raise ConfigError(
                 f"npart and ensemble_size must be positive, got {npart} and {ensemble_size}"

@@ -6,6 +6,8 @@ the ones a run builds (docs/spec/pets-facts.md §4.2, §5, §6).
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pets.config import CEMCfg, Config
+from pets.config import Config, get_optimizer
 from pets.models import Adam, Ensemble, SparseGP, make_optimizer
 from pets.planning.mpc import MPC, action_bounds
-from pets.planning.optimizers import CEMOptimizer, RandomOptimizer
 from pets.planning.propagation import Propagation
 
 log = logging.getLogger(__name__)
@@ -166,20 +167,9 @@ def build_controller(
         ign_var=prop.ign_var,
     )
     lb, ub = action_bounds(task, opt.plan_hor, device=device, dtype=torch.float32)
-    optimizer: CEMOptimizer | RandomOptimizer
-    if isinstance(opt.cfg, CEMCfg):
-        c = opt.cfg
-        optimizer = CEMOptimizer(
-            popsize=c.popsize,
-            num_elites=c.num_elites,
-            max_iters=c.max_iters,
-            alpha=c.alpha,
-            epsilon=c.epsilon,
-            lb=lb,
-            ub=ub,
-        )
-    else:
-        optimizer = RandomOptimizer(popsize=opt.cfg.popsize, lb=lb, ub=ub)
+    module, _, name = get_optimizer(opt.opt_type).implementation.partition(":")
+    optimizer_class = getattr(importlib.import_module(module), name)
+    optimizer = optimizer_class(**dataclasses.asdict(opt.cfg), lb=lb, ub=ub)
     return MPC(
         task,
         model,

@@ -25,7 +25,7 @@ from pets.analysis.figures import (
 from pets.analysis.load import load_runs
 from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, categorize
 
-T = 10  # steps per episode; ninit = 1 → iteration i ends at (1 + i)·10 env steps
+T = 1000  # steps per episode; ninit = 1 → iteration i ends at (1 + i)·1000 env steps
 
 
 def _tidy(runs: dict[tuple[str, str, str, int], Sequence[float]]) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def test_plot_learning_curves_panels_lines_bands_references() -> None:
     lines = _data_lines(cart)
     assert [line.get_label() for line in lines] == ["DE-E", "PE-TSinf"]  # model order D<P<DE<PE
     assert all(_same_colour(line.get_color(), PALETTE[line.get_label()]) for line in lines)
-    np.testing.assert_allclose(lines[1].get_xdata(), [20, 30, 40])
+    np.testing.assert_allclose(lines[1].get_xdata(), [2000, 3000, 4000])
     np.testing.assert_allclose(lines[1].get_ydata(), [15.0, 25.0, 35.0])
     np.testing.assert_allclose(lines[0].get_ydata(), [6.0, 6.0, 6.0])
 
@@ -83,14 +83,30 @@ def test_plot_learning_curves_panels_lines_bands_references() -> None:
     ys = bands[1].get_paths()[0].vertices[:, 1]
     assert (ys.min(), ys.max()) == pytest.approx((10.0, 40.0))  # 15 − 5 … 35 + 5
 
+    # The reference curve over our 4,000 steps (docs/spec/pets-facts.md §10 read-offs): cartpole
+    # (1,400, 175) and (3,000, 180); pusher's first point (3,000, −80), its next (15,000, −67)
+    # lies beyond twice our steps and is named in a note instead.
     (ref,) = _reference_lines(cart)
-    assert ref.get_linestyle() == "--" and list(ref.get_ydata()) == [180.0, 180.0]
+    assert ref.get_linestyle() == "--"
+    assert (list(ref.get_xdata()), list(ref.get_ydata())) == ([1400, 3000], [175.0, 180.0])
     (ref,) = _reference_lines(push)
-    assert list(ref.get_ydata()) == [-67.0, -67.0]
+    assert (list(ref.get_xdata()), list(ref.get_ydata())) == ([3000], [-80.0])
+    (note,) = [t for t in push.texts if t.get_gid() == "reference"]
+    assert note.get_text() == "TF original: -67 at 15,000 steps"
     np.testing.assert_allclose(_data_lines(push)[0].get_ydata(), [-95.0, -80.0, -65.0])
 
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["DE-E", "PE-TSinf", "TF original (ref.)"]
+
+
+def test_a_reference_far_beyond_our_steps_does_not_flatten_the_curves() -> None:
+    """Half-cheetah's only read-off is 15,000 at 300,000 steps; 10 trials end at 11,000."""
+    fig = plot_learning_curves(_tidy({("halfcheetah", "PE-TSinf", "CEM", 0): [-50.0] * 9 + [300]}))
+    (ax,) = fig.axes
+    assert not _reference_lines(ax)
+    assert ax.get_ylim()[1] < 1000  # the axis follows our returns, not the 15,000 level
+    (note,) = [t for t in ax.texts if t.get_gid() == "reference"]
+    assert note.get_text() == "TF original: 15,000 at 300,000 steps"
 
 
 def test_plot_learning_curves_subset_one_env_one_seed() -> None:

@@ -14,10 +14,10 @@ import scipy.stats
 
 from pets.analysis.load import load_runs
 from pets.analysis.reference import (
-    REFERENCES,
     RandomPolicyReturns,
     ratio_to_reference,
     reference_near,
+    references,
     threshold_return,
 )
 from pets.analysis.tables import (
@@ -224,7 +224,7 @@ def test_reference_near_takes_the_first_point_at_or_after_our_steps(
     steps: int, expected: tuple[float, int]
 ) -> None:
     # reacher, docs/spec/pets-facts.md §10: ≈ −48 by ~2,700 steps, ≈ −40 by ~5,500, ≈ −38 at 15,000
-    assert reference_near(REFERENCES["reacher"], steps) == expected
+    assert reference_near(references()["reacher"], steps) == expected
 
 
 def _cell(max_so_far: dict[int, list[float]], steps: list[int]) -> pd.DataFrame:

@@ -1,30 +1,36 @@
 # The grid and every function the rules call. Included first by the top-level Snakefile.
 # The config is validated before anything else, so a bad config fails before any job starts.
 
+import re
 import shlex
 from pathlib import Path
 from typing import NamedTuple
 
+import yaml
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+from pets.config.registry import MODEL_TYPES, allowed_props, optimizers, propagations
+from pets.envs.registry import task_names
+
+SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
+validate(config, schema=str(SCHEMA))
 
 
-# ---- constants -------------------------------------------------------------------------------
+# ---- constants: the registries' names (tasks, methods, optimizers; plugins included) ----------
 
-ENVS = ("cartpole", "reacher", "pusher", "halfcheetah")
-MODELS = ("D", "P", "DE", "PE", "GP")
-PROPS = ("E", "DS", "MM", "TS1", "TSinf")
-OPTS = ("CEM", "Random")
-# docs/spec/pets-facts.md §6.4: the model-type x prop-type matrix of the original.
-VALID_PROPS = {
-    "D": ("E",),
-    "P": ("E", "DS", "MM"),
-    "DE": PROPS,
-    "PE": PROPS,
-    "GP": ("E", "DS", "MM"),  # the optional gp_baselines group; TS needs an ensemble
-}
+ENVS = task_names()
+MODELS = MODEL_TYPES
+PROPS = tuple(propagations())
+OPTS = tuple(optimizers())
+VALID_PROPS = {model: allowed_props(model) for model in MODELS}  # docs/spec/pets-facts.md §6.4
 GP_METHODS = tuple({"model": "GP", "prop": prop} for prop in VALID_PROPS["GP"])
+# A training job's resources when the config gives none for a task: the schema's defaults.
+RESOURCE_DEFAULTS = {
+    name: spec["default"]
+    for name, spec in yaml.safe_load(SCHEMA.read_text())["properties"]["resources"][
+        "additionalProperties"
+    ]["properties"].items()
+}
 # Overrides that exist only for the networks, or only for the GP (pets mbexp refuses them).
 NETWORK_ONLY = ("ctrl_cfg.prop_cfg.model_train_cfg.", "ctrl_cfg.prop_cfg.model_init_cfg.num_nets")
 GP_ONLY = ("ctrl_cfg.prop_cfg.model_init_cfg.num_inducing_points",)
@@ -77,6 +83,28 @@ def check_method(model, prop):
         )
 
 
+def check_names(cfg):
+    """Raise ValueError unless every task and optimizer `cfg` names is registered."""
+    named = {
+        "env": [
+            *cfg["grid"]["env"],
+            *cfg.get("gp_baselines", {}).get("env", []),
+            *cfg["env_overrides"],
+            *cfg["resources"],
+        ],
+        "opt": cfg["grid"]["opt"],
+    }
+    known = {"env": ENVS, "opt": OPTS}
+    for key, names in named.items():
+        unknown = [name for name in names if name not in known[key]]
+        if unknown:
+            raise ValueError(
+                f"config names {key} {unknown[0]!r}, which is not registered "
+                f"({', '.join(known[key])}); a task or optimizer of your own is registered by a "
+                "module named in PETS_PLUGINS"
+            )
+
+
 def grid_cells(grid, gp_envs=()):
     """Return the cells of `grid` (env x method x opt x seed) in config order, then the GP
     baselines (GP-E, GP-DS, GP-MM x the grid's opt and seed) on each of `gp_envs`."""
@@ -95,11 +123,12 @@ def grid_cells(grid, gp_envs=()):
     return cells
 
 
+check_names(config)
 CELLS = grid_cells(config["grid"], config.get("gp_baselines", {}).get("env", []))
 
 
 wildcard_constraints:
-    env="|".join(ENVS),
+    env="|".join(map(re.escape, ENVS)),
     model="|".join(MODELS),
     prop="|".join(PROPS),
     opt="|".join(OPTS),
@@ -179,7 +208,7 @@ def train_precision(wildcards):
 
 def env_resource(env, name):
     """Return resource `name` of one training job on `env` (config `resources`)."""
-    return config["resources"][env][name]
+    return config["resources"].get(env, {}).get(name, RESOURCE_DEFAULTS[name])
 
 
 def train_runtime(wildcards, attempt):
