@@ -75,9 +75,9 @@ MUTANTS = [
     ),
     (
         "cartpole weight decay of the first layer 0",
-        "pets/config/defaults.py",
-        "(1e-4, 2.5e-4, 2.5e-4, 5e-4), 1e-3",
-        "(0.0, 2.5e-4, 2.5e-4, 5e-4), 1e-3",
+        "pets/envs/registry.py",
+        "weight_decays=(1e-4, 2.5e-4, 2.5e-4, 5e-4)",
+        "weight_decays=(0.0, 2.5e-4, 2.5e-4, 5e-4)",
         [S],
     ),
     (
@@ -90,16 +90,16 @@ MUTANTS = [
     ("Adam ε 1e-8 → 1e-7", "pets/models/training.py", "ADAM_EPS = 1e-8", "ADAM_EPS = 1e-7", [S]),
     (
         "reacher lr 7.5e-4 → 1e-3",
-        "pets/config/defaults.py",
-        "5e-4, 7.5e-4), 7.5e-4",
-        "5e-4, 7.5e-4), 1e-3",
+        "pets/envs/registry.py",
+        "lr=7.5e-4",
+        "lr=1e-3",
         [S],
     ),
     (
         "halfcheetah plan_hor 30 → 25",
-        "pets/config/defaults.py",
-        "1000, 300, 30, 500",
-        "1000, 300, 25, 500",
+        "pets/envs/registry.py",
+        "plan_hor=30",
+        "plan_hor=25",
         [S],
     ),
     (
