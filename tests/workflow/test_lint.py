@@ -51,13 +51,14 @@ def test_lint_schema_every_key_has_type_description_default() -> None:
     assert schema["additionalProperties"] is False
 
 
-def test_lint_schema_enums_for_grid_factors() -> None:
+def test_lint_schema_leaves_registered_names_to_the_registries() -> None:
+    """Tasks, propagations and optimizers come from the registries (plugins add to them), so
+    the schema only shapes them; the model types are fixed (GP has its own group)."""
     grid = load_yaml(SCHEMA)["properties"]["grid"]["properties"]
     method = grid["method"]["items"]["properties"]
-    assert grid["env"]["items"]["enum"] == ["cartpole", "reacher", "pusher", "halfcheetah"]
+    for entry in (grid["env"]["items"], method["prop"], grid["opt"]["items"]):
+        assert "enum" not in entry and "pattern" in entry
     assert method["model"]["enum"] == ["D", "P", "DE", "PE"]
-    assert method["prop"]["enum"] == ["E", "DS", "MM", "TS1", "TSinf"]
-    assert grid["opt"]["items"]["enum"] == ["CEM", "Random"]
 
 
 def test_lint_config_readme_explains_every_top_level_and_grid_key() -> None:
