@@ -70,9 +70,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         help="CPU threads for torch (default: all cores this process may use)",
     )  # fmt: skip
     p.add_argument(
-        "-precision", "--precision", default="fp32", metavar="fp32|tf32",
-        help="CUDA float32 matmuls of planning and training: fp32 (default, as the original) "
-        "or tf32 (faster, opt-in); no effect on the CPU",
+        "-precision", "--precision", default="fp32", metavar="fp32|tf32|bf16",
+        help="fp32 (default, as the original); tf32: CUDA float32 matmuls of planning and "
+        "training in TF32 (opt-in; no effect on the CPU); bf16: the planner's TSinf ensemble "
+        "layers in bf16 on a CPU or GPU with bf16 units (opt-in; training stays fp32)",
     )  # fmt: skip
 
 

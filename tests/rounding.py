@@ -54,32 +54,44 @@ def gamma(n: int, u: float) -> float:
 
 
 @torch.no_grad()
-def forward_bound(model: Ensemble, x: Tensor) -> tuple[Tensor, Tensor | None]:
+def forward_bound(
+    model: Ensemble, x: Tensor, compute: torch.dtype | None = None
+) -> tuple[Tensor, Tensor | None]:
     """Bound |computed − exact| of `model(x)`'s mean and variance, element by element.
+
+    With a lower `compute` dtype c (bf16, unit roundoff u_c) the layers run as
+    `pets.planning.forward` runs them then: the scaled input, the weights and the biases rounded
+    to c (u_c each), the products summed in float32 (a bf16 product is exact in float32;
+    γ_K(u)), the sum, the bias add and the swish each rounded to c (u_c each).
 
     Args:
         model: the ensemble as computed (its dtype sets u).
         x: [E, B, d_in] raw inputs.
+        compute: the layers' dtype (None: the model's).
 
     Returns:
         float64 bounds [E, B, d_out] for the mean and the variance (None for D/DE).
     """
     u = unit_roundoff(model.layers[0].weight.dtype)
+    uc = 0.0 if compute is None else unit_roundoff(compute)
     tu = TRANSCENDENTAL_ULPS * u
     f64 = torch.float64
     h = (x.to(f64) - model.scaler.mu.to(f64)) / model.scaler.sigma.to(f64)
-    err = 2 * u * h.abs()  # one subtraction and one division, each within u
+    err = (2 * u + uc) * h.abs()  # one subtraction and one division, each within u
     last = len(model.layers) - 1
     for i, layer in enumerate(model.layers):
         linear = cast(EnsembleLinear, layer)
         w, b = linear.weight.to(f64), linear.bias.to(f64)
         k = w.shape[1]
         z = torch.baddbmm(b, h, w)
-        magnitude = torch.baddbmm(b.abs(), h.abs(), w.abs())  # |h|·|W| + |b|
+        products = torch.bmm(h.abs(), w.abs())  # |h|·|W|
+        magnitude = products + b.abs()
         err = torch.bmm(err, w.abs()) + gamma(k + 1, u) * magnitude
+        # Low precision: W rounded, the sum rounded, b rounded, the add rounded.
+        err = err + 2 * uc * products + 2 * uc * b.abs() + uc * z.abs()
         if i < last:
             h = F.silu(z)
-            err = SWISH_MAX_SLOPE * err + tu * h.abs()
+            err = SWISH_MAX_SLOPE * err + (tu + uc) * h.abs()
         else:
             h = z
     d = model.out_dim
@@ -143,3 +155,59 @@ def sample_bound(
     std_err = var_err / (2 * std) + u * std
     spread = eps.abs() * std
     return mean_err + eps.abs() * std_err + u * spread + u * (mean.abs() + spread)
+
+
+# λ for `forward_error_sd`: a rounding error beyond 6 SD has probability ≈ 2e-9 per element (a
+# sum of many independent small errors is near Gaussian), so a test over ~1e4 elements fails by
+# chance with probability ≈ 2e-5, and a fixed seed makes it repeat exactly.
+SD_MULTIPLE = 6.0
+
+
+@torch.no_grad()
+def forward_error_sd(
+    model: Ensemble, x: Tensor, compute: torch.dtype | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """The SD of `model(x)`'s rounding error, element by element, with rounding errors modelled
+    as independent and uniform in [−u, u] relative (variance u²/3; Higham and Mary, "A new
+    approach to probabilistic rounding error analysis", SIAM J. Sci. Comput. 2019).
+
+    The worst-case `forward_bound` adds every error with the same sign through every layer,
+    which for bf16 (u = 2⁻⁹) and four 200-wide layers exceeds the outputs themselves; here
+    variances add: an input error's variance reaches the next layer as var @ W², each product's
+    rounding (W to bf16, the float32 accumulation over K terms) as (u²/3)·h²@W², each stored
+    result's rounding as (u²/3)·value². Swish and softplus carry an error with their slope
+    (|swish'| ≤ 1.1, softplus' ≤ 1). `SD_MULTIPLE` × this SD is the tolerance a test asserts.
+
+    Args, Returns: as `forward_bound` (SDs instead of bounds).
+    """
+    u = unit_roundoff(model.layers[0].weight.dtype)
+    uc = 0.0 if compute is None else unit_roundoff(compute)
+    v32, vc = u * u / 3, uc * uc / 3  # variance of one relative rounding
+    vt = (TRANSCENDENTAL_ULPS * u) ** 2 / 3
+    f64 = torch.float64
+    h = (x.to(f64) - model.scaler.mu.to(f64)) / model.scaler.sigma.to(f64)
+    var = (2 * v32 + vc) * h.square()
+    last = len(model.layers) - 1
+    for i, layer in enumerate(model.layers):
+        linear = cast(EnsembleLinear, layer)
+        w, b = linear.weight.to(f64), linear.bias.to(f64)
+        k = w.shape[1]
+        z = torch.baddbmm(b, h, w)
+        sq = torch.bmm(h.square(), w.square())  # Σ_k h_k² W_kj²
+        var = torch.bmm(var, w.square()) + (k * v32 + vc) * sq
+        var = var + (v32 + 2 * vc) * z.square() + vc * b.square()  # sum, add, b rounded
+        if i < last:
+            h = F.silu(z)
+            var = SWISH_MAX_SLOPE**2 * var + (vt + vc) * h.square()
+        else:
+            h = z
+    d = model.out_dim
+    if not model.probabilistic or model.max_logvar is None or model.min_logvar is None:
+        return var.sqrt(), None
+    raw = h[..., d:]
+    hi, lo = model.max_logvar.to(f64), model.min_logvar.to(f64)
+    upper = hi - F.softplus(hi - raw)
+    logvar = lo + F.softplus(upper - lo)
+    v = var[..., d:] + (2 * vt + 4 * v32) * (raw.square() + logvar.square() + hi.square())
+    out = logvar.exp()
+    return var[..., :d].sqrt(), out * (v + vt).sqrt()

@@ -262,4 +262,4 @@ def test_the_schema_leaves_names_to_the_registries() -> None:
     common.smk checks the names against the registries instead."""
     schema = (ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8")
     enums = [line.strip() for line in schema.splitlines() if line.strip().startswith("enum:")]
-    assert enums == ["enum: [D, P, DE, PE]", "enum: [fp32, tf32]"]
+    assert enums == ["enum: [D, P, DE, PE]", "enum: [fp32, tf32, bf16]"]

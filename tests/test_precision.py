@@ -55,12 +55,12 @@ def test_cpu_results_do_not_depend_on_the_flag(tmp_path: Path) -> None:
         assert (logs[0][key] == logs[1][key]).all()
 
 
-@pytest.mark.parametrize("bad", ["fp16", "TF32", "bf16", ""])
+@pytest.mark.parametrize("bad", ["fp16", "TF32", "BF16", ""])
 def test_bad_precision_is_one_line_error(bad: str, capsys: pytest.CaptureFixture) -> None:
     code = main(["mbexp", "-env", "cartpole", "-device", "cpu", "-precision", bad])
     err = capsys.readouterr().err
     assert code == 2
-    assert err == f"pets mbexp: error: -precision {bad!r} is not one of fp32, tf32\n"
+    assert err == f"pets mbexp: error: -precision {bad!r} is not one of fp32, tf32, bf16\n"
 
 
 def test_config_round_trip_and_old_configs_default_to_fp32() -> None:

@@ -13,7 +13,9 @@ Variants, interleaved in one process (`pets.bench.timing.interleaved`):
   does;
 - `planner+graph` (CUDA only): `MPC.act` as a CUDA run does it, replaying the re-plan captured
   once as a CUDA graph (fp32);
-- `planner+tf32`, `planner+graph+tf32` (CUDA only): the same two with `-precision tf32`.
+- `planner+tf32`, `planner+graph+tf32` (CUDA only): the same two with `-precision tf32`;
+- `floor+bf16`, `planner+bf16` (where the device has bf16 units): the bmm sequence in bf16, and
+  the eager re-plan with `-precision bf16` (`ratio` stays against the fp32 floor).
 
 Each is measured at 1 thread and at all cores (or the given thread counts) and reports GFLOP/s of
 the matmul work, minor page faults and system seconds per re-plan; `graph` says whether the
@@ -25,6 +27,7 @@ does not depend on the weights). Returns rows of plain values; only the CLI prin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -39,7 +42,7 @@ from pets.models import Ensemble
 from pets.planning.mpc import MPC
 from pets.util.capture import GraphCache
 from pets.util.device import resolve_device
-from pets.util.precision import matmul_precision
+from pets.util.precision import bf16_missing, matmul_precision
 
 WARMUP = 1
 
@@ -59,18 +62,21 @@ def replan_flops(cfg: Config, model: Ensemble) -> float:
     return 2.0 * forwards * model.ensemble_size * rows * sum(i * o for i, o in layers)
 
 
-def bmm_floor(cfg: Config, model: Ensemble) -> Callable[[], None]:
+def bmm_floor(
+    cfg: Config, model: Ensemble, dtype: torch.dtype = torch.float32
+) -> Callable[[], None]:
     """The re-plan's matmuls alone: each layer's `bmm` into a buffer allocated once.
 
     Every layer reads its own fixed input buffer, so the sequence has the re-plan's shapes and
-    weights but no data dependence and no element-wise work.
+    weights but no data dependence and no element-wise work. `dtype`: the matmuls' (bf16 for
+    the floor of `-precision bf16`).
     """
     forwards, rows, layers = _replan_shapes(cfg, model)
-    weights = [w.detach() for w in model.weights()]
+    weights = [w.detach().to(dtype) for w in model.weights()]
     dev, e = weights[0].device, model.ensemble_size
     gen = torch.Generator(device=dev).manual_seed(0)
-    inputs = [torch.randn(e, rows, i, generator=gen, device=dev) for i, _ in layers]
-    outputs = [torch.empty(e, rows, o, device=dev) for _, o in layers]
+    inputs = [torch.randn(e, rows, i, generator=gen, device=dev).to(dtype) for i, _ in layers]
+    outputs = [torch.empty(e, rows, o, device=dev, dtype=dtype) for _, o in layers]
     pairs = list(zip(inputs, weights, outputs, strict=True))
 
     def run() -> None:
@@ -113,6 +119,16 @@ def _bench_env(
         "planner": lambda: mpc.act(obs),
     }
     controllers = {"planner": mpc}
+    if bf16_missing(device) is None:  # where -precision bf16 is allowed
+        low_cfg = dataclasses.replace(cfg, precision="bf16")
+        low = build_controller(low_cfg, task, model, torch.Generator(device=device).manual_seed(0))
+        low.reset(gym_env)
+        low.graph = None
+        variants |= {
+            "floor+bf16": bmm_floor(cfg, model, torch.bfloat16),
+            "planner+bf16": lambda: low.act(obs),
+        }
+        controllers["planner+bf16"] = low
     if device.type == "cuda":
         cuda_variants, cuda_controllers = _cuda_variants(controller, obs, device)
         variants |= cuda_variants

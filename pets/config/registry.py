@@ -130,6 +130,7 @@ class PropagationSpec:
         single_particle: it always uses one particle (npart is read-only and 1).
         per_member: each particle stays with one ensemble member (TS), so npart must divide
             by the ensemble size.
+        low_precision: its planning forward can run its layers in bf16 (`-precision bf16`).
         summary: one line for `--help`.
     """
 
@@ -137,6 +138,7 @@ class PropagationSpec:
     models: tuple[str, ...]
     single_particle: bool = False
     per_member: bool = False
+    low_precision: bool = False
     summary: str = ""
 
 
@@ -224,6 +226,12 @@ register_propagation(
     PropagationSpec("TS1", ENSEMBLES, per_member=True, summary="trajectory sampling, resampled")
 )
 register_propagation(
-    PropagationSpec("TSinf", ENSEMBLES, per_member=True, summary="trajectory sampling, fixed")
+    PropagationSpec(
+        "TSinf",
+        ENSEMBLES,
+        per_member=True,
+        low_precision=True,  # its buffered forward (pets/planning/forward.py)
+        summary="trajectory sampling, fixed",
+    )
 )
 register_propagation(PropagationSpec("MM", ("P", "DE", "PE", "GP"), summary="moment matching"))

@@ -23,8 +23,9 @@ PROP_TYPES = tuple(propagations(plugins=False))
 OPT_TYPES = tuple(optimizers(plugins=False))
 ALLOWED_PROPS = {model: allowed_props(model, plugins=False) for model in MODEL_TYPES}
 CA_KEYS = ("model-type", "prop-type", "opt-type")
-# float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32.
-PRECISIONS = ("fp32", "tf32")
+# float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32;
+# or bf16 for the planner's ensemble layers where the hardware has bf16 units (pets.util.precision).
+PRECISIONS = ("fp32", "tf32", "bf16")
 DEFAULT_ENSEMBLE_SIZE = 5
 
 
@@ -145,7 +146,8 @@ class Config:
     `threads` is torch's intra-op thread count; None means every core the process may use
     (`pets mbexp` resolves it to that number, so the run's config.yaml records it).
     `precision` is how CUDA runs the float32 matmuls of planning and training: `fp32` (default,
-    faithful) or `tf32` (opt-in; no effect on the CPU, `pets.util.precision`).
+    faithful) or `tf32` (opt-in; no effect on the CPU), or `bf16`: the planner's TSinf ensemble
+    layers in bf16 on a CPU or GPU with bf16 units, training in fp32 (`pets.util.precision`).
     """
 
     env: str

@@ -14,6 +14,7 @@ from pets.config.registry import (
     allowed_props,
     get_optimizer,
     get_propagation,
+    propagations,
 )
 from pets.config.tree import PRECISIONS, Config
 from pets.envs.registry import get_task
@@ -48,7 +49,7 @@ def check_threads(threads: int | None) -> int | None:
 
 
 def check_precision(precision: str) -> str:
-    """Return `precision` if it is one of PRECISIONS (fp32, tf32); else raise ConfigError."""
+    """Return `precision` if it is one of PRECISIONS (fp32, tf32, bf16); else ConfigError."""
     if precision not in PRECISIONS:
         raise ConfigError(f"-precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     return precision
@@ -93,6 +94,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"-seed must be a non-negative integer, got {cfg.seed}")
     check_threads(cfg.threads)
     check_precision(cfg.precision)
+    if cfg.precision == "bf16" and not get_propagation(cfg.prop_type).low_precision:
+        low = [name for name, spec in propagations().items() if spec.low_precision]
+        raise ConfigError(
+            f"-precision bf16 runs the planner's ensemble layers in bf16 for prop-type "
+            f"{', '.join(low)} only; prop-type {cfg.prop_type} would plan in fp32: use "
+            "-precision fp32"
+        )
     sim, loop, log = cfg.exp_cfg.sim_cfg, cfg.exp_cfg.exp_cfg, cfg.exp_cfg.log_cfg
     prop, opt = cfg.ctrl_cfg.prop_cfg, cfg.ctrl_cfg.opt_cfg
     init, train = prop.model_init_cfg, prop.model_train_cfg

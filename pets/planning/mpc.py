@@ -251,6 +251,11 @@ class MPC:
             capture_fn = capture
             self.graph = GraphCache("the re-plan", lambda: capture_fn(self))
 
+    def model_updated(self) -> None:
+        """Call after every change of the model's weights (training, a resume, a load): the
+        planner's low-precision weight copies (`-precision bf16`) are made anew from them."""
+        self.propagation.refresh(self.model)
+
     def reset(self, env: object) -> None:
         """Start an episode: warm start back to the midpoint, re-read the task's goal from `env`."""
         self._prev_sol.copy_(self._midpoint)

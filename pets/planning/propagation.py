@@ -63,13 +63,23 @@ class Propagation:
         npart: P, particles per candidate.
         ensemble_size: E, members of the model this propagation will be called with.
         ign_var: use the predicted means only (the original forces it for DE under TS).
+        compute_dtype: the dtype of the TSinf buffered forward's layers (`-precision bf16`);
+            None computes them in the model's dtype.
 
     Raises:
         ConfigError: an unknown `prop_type`, `npart` < 1, TS with `npart` not divisible by
             `ensemble_size`, or E with `npart` ≠ 1.
     """
 
-    def __init__(self, prop_type: str, *, npart: int, ensemble_size: int, ign_var: bool) -> None:
+    def __init__(
+        self,
+        prop_type: str,
+        *,
+        npart: int,
+        ensemble_size: int,
+        ign_var: bool,
+        compute_dtype: torch.dtype | None = None,
+    ) -> None:
         get_propagation(prop_type)  # a registered method (ConfigError naming the others)
         if prop_type not in PROP_TYPES:
             raise ConfigError(f"prop-type {prop_type} is registered but has no implementation here")
@@ -89,6 +99,7 @@ class Propagation:
         self.npart = npart
         self.ensemble_size = ensemble_size
         self.ign_var = ign_var
+        self.compute_dtype = compute_dtype  # the buffered forward's layers (None: the model's)
         self._forwards: dict[ForwardKey, PlanningForward] = {}
 
     def __repr__(self) -> str:
@@ -193,11 +204,19 @@ class Propagation:
 
     def _forward(self, model: Ensemble, rows: int) -> PlanningForward:
         """The buffered forward for these shapes, built at first use and kept."""
-        key = forward_key(model, rows)
+        key = forward_key(model, rows, self.compute_dtype)
         fwd = self._forwards.get(key)
         if fwd is None:
-            fwd = self._forwards[key] = PlanningForward(model, rows)
+            fwd = self._forwards[key] = PlanningForward(model, rows, self.compute_dtype)
         return fwd
+
+    def refresh(self, model: DynamicsModel) -> None:
+        """After a model update: re-copy its weights into every low-precision forward's copies."""
+        if isinstance(model, Ensemble):
+            fits = forward_key(model, 0, self.compute_dtype)[1:]  # all but the rows
+            for fwd in self._forwards.values():
+                if fwd.key[1:] == fits:
+                    fwd.refresh(model)
 
     def _ts_moments(
         self, model: DynamicsModel, inputs: Tensor, generator: torch.Generator

@@ -19,6 +19,7 @@ from pets.config import Config, get_optimizer
 from pets.models import Adam, Ensemble, SparseGP, make_optimizer
 from pets.planning.mpc import MPC, action_bounds
 from pets.planning.propagation import Propagation
+from pets.util.precision import planning_dtype
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ def build_controller(
         npart=prop.npart,
         ensemble_size=prop.model_init_cfg.num_nets,
         ign_var=prop.ign_var,
+        compute_dtype=planning_dtype(cfg.precision),
     )
     lb, ub = action_bounds(task, opt.plan_hor, device=device, dtype=torch.float32)
     module, _, name = get_optimizer(opt.opt_type).implementation.partition(":")

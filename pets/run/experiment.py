@@ -51,7 +51,7 @@ from pets.run.checkpoint import (
 from pets.run.rollout import Policy, RandomPolicy, rollout, training_data, write_video
 from pets.run.runlog import Episode, ProgressRow
 from pets.util.device import resolve_device
-from pets.util.precision import set_precision
+from pets.util.precision import check_precision_supported, set_precision
 from pets.util.runlock import run_lock
 from pets.util.stopping import stop_in
 from pets.util.threads import available_cores, set_threads
@@ -101,10 +101,11 @@ def preflight(cfg: Config) -> Pretrained | None:
         `run` (None when the configuration loads no model).
 
     Raises:
-        ConfigError: CUDA asked for but absent, or a model_dir without a saved model.
+        ConfigError: CUDA asked for but absent, bf16 asked for on a device without bf16
+            units, or a model_dir without a saved model.
         DamagedFileError: model_dir's model file is damaged or foreign.
     """
-    resolve_device(cfg.device)
+    check_precision_supported(cfg.precision, resolve_device(cfg.device))
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
     if not (init.load_model and init.model_dir):
         return None
@@ -231,6 +232,7 @@ class _Run:
 
         with bar:
             report = self._fit(inputs, targets, on_step)
+        self.mpc.model_updated()  # the planner's bf16 weight copies follow every training call
         state.last_train_seconds = time.perf_counter() - start
         state.last_loss = float(report.epoch_losses[-1])
         state.trained = True
@@ -269,10 +271,12 @@ class _Run:
         """
         ckpt = runlog.load_checkpoint(path, CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY)
         try:
-            return restore_checkpoint(ckpt, self.model, self.optimizer, self.rngs, self.env)
+            state = restore_checkpoint(ckpt, self.model, self.optimizer, self.rngs, self.env)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
             problem = f"does not fit this run ({type(err).__name__}: {first_line(err)})"
             raise DamagedFileError(path, problem, CHECKPOINT_REMEDY) from err
+        self.mpc.model_updated()  # the restored weights reach the planner's bf16 copies
+        return state
 
     def checkpoint(self, state: RunState) -> None:
         payload = checkpoint_payload(state, self.model, self.optimizer, self.rngs, self.env)
