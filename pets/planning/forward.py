@@ -109,6 +109,8 @@ class PlanningForward:
     def refresh(self, model: Ensemble) -> None:
         """Copy the model's current weights and biases into the low-precision copies (in place,
         so a captured re-plan reads them); nothing to do at the model's own precision."""
+        if not self.params:
+            return
         for (w, b), layer in zip(self.params, map(_linear, model.layers), strict=True):
             w.copy_(layer.weight)
             b.copy_(layer.bias)
