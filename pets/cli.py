@@ -26,7 +26,6 @@ from pets.util.stopping import stop_in, stop_on_signals
 
 EXIT_USAGE = 2  # bad input, damaged or foreign files, a locked run directory (argparse's code)
 EXIT_OS_ERROR = 1  # an OS error while writing or reading, e.g. a full disk
-_AGGREGATE_REMEDY = "re-run or remove that run, or pass --skip-bad to leave it out"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -266,14 +265,6 @@ def _stopped_line(args: argparse.Namespace, stop: StopRequested) -> str:
     )
 
 
-def _is_run_read_error(args: argparse.Namespace, err: ConfigError) -> bool:
-    if args.command != "aggregate":  # only aggregate reads runs; others need not load pandas
-        return False
-    from pets.analysis.load import RunReadError
-
-    return isinstance(err, RunReadError)
-
-
 def _run_handler(args: argparse.Namespace) -> int:
     try:
         return _HANDLERS[args.command](args)
@@ -305,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_stopped_line(args, stop), file=sys.stderr)
         return 128 + stop.signum  # the shell's code for death by that signal (143, 130)
     except ConfigError as err:
-        remedy = f" — {_AGGREGATE_REMEDY}" if _is_run_read_error(args, err) else ""
-        print(f"{prefix} {err}{remedy}", file=sys.stderr)
+        print(f"{prefix} {err}", file=sys.stderr)
         return EXIT_USAGE
     except (RunLockedError, FileNotFoundError) as err:
         print(f"{prefix} {err}", file=sys.stderr)

@@ -833,7 +833,7 @@ MUTANTS += [
     ),
     (
         "A5: task_hor of an original log from the rewards' first axis",
-        "pets/analysis/load.py",
+        "pets/run/runlog.py",
         "return returns.astype(np.float64).ravel(), int(rewards.shape[1])",
         "return returns.astype(np.float64).ravel(), int(rewards.shape[0])",
         AN,

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from pets.analysis.load import RunReadError, Runs, load_runs
+from pets.analysis.load import Runs, load_runs
 from pets.analysis.pipeline import aggregate, make_figures
 from pets.analysis.tables import SUMMARY_COLUMNS, summarize
 from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS, read_table
@@ -18,7 +18,6 @@ __all__ = [
     "DIAGNOSTIC_COLUMNS",
     "SUMMARY_COLUMNS",
     "TIDY_COLUMNS",
-    "RunReadError",
     "Runs",
     "aggregate",
     "load_runs",

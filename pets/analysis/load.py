@@ -2,8 +2,10 @@
 
 Owns reading a finished (or still running) run directory (`logs.mat`, `config.yaml`,
 `progress.csv`; `docs/spec/interfaces.md` §4, `docs/spec/pets-facts.md` §7), including `logs.mat`
-files written by the original TensorFlow code, into the layout of `pets.analysis.tidy`. Must not
-import torch (nor `pets.run.runlog`, which does).
+files written by the original TensorFlow code, into the layout of `pets.analysis.tidy`, through
+the run-directory module `pets.run.runlog` (file names, layout, the logs.mat reader). A damaged
+file is a `pets.errors.DamagedFileError` naming it, with `AGGREGATE_REMEDY`. Must not import
+torch.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.io
-import yaml
 
 from pets.analysis.tidy import (
     DIAGNOSTIC_COLUMNS,
@@ -30,15 +30,19 @@ from pets.analysis.tidy import (
     empty_frame,
 )
 from pets.envs.registry import tasks
-from pets.errors import ConfigError
+from pets.errors import ConfigError, DamagedFileError
+from pets.run.runlog import (
+    CONFIG_FILE,
+    LOGS_FILE,
+    PROGRESS_FILE,
+    RUN_PATTERN,
+    read_log_returns,
+)
+from pets.run.runlog import read_config as read_config_file
 
 log = logging.getLogger(__name__)
 
-LOGS_FILE = "logs.mat"
-CONFIG_FILE = "config.yaml"
-PROGRESS_FILE = "progress.csv"
-# The workflow's layout of run directories (docs/spec/interfaces.md §4).
-RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"
+AGGREGATE_REMEDY = "re-run or remove that run, or pass --skip-bad to leave it out"
 
 
 _METHOD_DIR = re.compile(r"^(?P<model>[^-]+)-(?P<prop>[^-]+)-(?P<opt>[^-]+)$")
@@ -51,16 +55,9 @@ def _short_name(env: str) -> str:
     return by_id.get(env, env)
 
 
-class RunReadError(ConfigError):
-    """A run's files are missing, truncated or corrupt; the message names the file.
-
-    Attributes:
-        path: the offending file (or run directory).
-    """
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = Path(path)
-        super().__init__(f"{path}: {reason}")
+def _bad(path: Path, reason: str) -> DamagedFileError:
+    """A run's file (or directory) that the analysis cannot read, with what to do about it."""
+    return DamagedFileError(path, reason, AGGREGATE_REMEDY)
 
 
 @dataclass(frozen=True)
@@ -180,22 +177,12 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
     """Read `config.yaml` of a run; None when the run has none (e.g. the original's runs).
 
     Raises:
-        RunReadError: the file exists but is not a YAML mapping.
+        DamagedFileError: the file exists but is not a YAML mapping.
     """
-    path = Path(run_dir) / CONFIG_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_config_file(Path(run_dir) / CONFIG_FILE, remedy=AGGREGATE_REMEDY)
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunReadError(path, f"cannot read config.yaml ({exc})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RunReadError(path, f"corrupt config.yaml ({exc})") from exc
-    if not isinstance(data, Mapping):
-        raise RunReadError(path, "config.yaml does not hold a mapping of settings")
-    return dict(data)
 
 
 def _count(config: Mapping[str, Any], key: str, default: int, minimum: int, path: Path) -> int:
@@ -203,7 +190,7 @@ def _count(config: Mapping[str, Any], key: str, default: int, minimum: int, path
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise RunReadError(path, f"{key} must be an integer >= {minimum}, got {value!r}")
+        raise _bad(path, f"{key} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -216,7 +203,7 @@ def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
     left for `logs.mat` (its rewards' second axis) to fill in.
 
     Raises:
-        RunReadError: a factor is in neither place, or a setting is not a valid count.
+        DamagedFileError: a factor is in neither place, or a setting is not a valid count.
     """
     run_dir = Path(run_dir)
     from_path = _factors_from_path(run_dir)
@@ -228,12 +215,12 @@ def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
     missing = [f for f in RUN_KEYS if f not in factors]
     if missing:
         where = "config.yaml or the path" if config is not None else "the path (no config.yaml)"
-        raise RunReadError(
+        raise _bad(
             run_dir, f"cannot tell {', '.join(missing)} from {where}; expected .../{RUN_PATTERN}/"
         )
     seed = factors["seed"]
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise RunReadError(cfg_path, f"seed must be an integer, got {seed!r}")
+        raise _bad(cfg_path, f"seed must be an integer, got {seed!r}")
     env = str(factors["env"])
     cfg = config or {}
     return RunInfo(
@@ -254,46 +241,15 @@ def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
 
 
 def read_logs(path: Path) -> tuple[np.ndarray, int]:
-    """Read the evaluation returns and the episode length from a `logs.mat`.
-
-    Accepts our files (rewards [N, T]) and the original's (rewards [N, T] or [N, T, 1]);
-    observations and actions are not read (their T or T+1 rows do not matter here).
-
-    Returns:
-        returns: [iters·neval] evaluation returns in logged order.
-        task_hor: T, the rewards' second axis.
-
-    Raises:
-        RunReadError: the file is missing, truncated, corrupt or lacks `returns`/`rewards`.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise RunReadError(path, "missing logs.mat (has the run finished an iteration?)")
-    try:
-        mat = scipy.io.loadmat(path, variable_names=("returns", "rewards"))
-    except Exception as exc:  # scipy raises many types for damaged files; all mean the same here
-        reason = f"{type(exc).__name__}: {exc}"
-        raise RunReadError(path, f"cannot read logs.mat, truncated or corrupt ({reason})") from exc
-    for key in ("returns", "rewards"):
-        if key not in mat:
-            raise RunReadError(path, f"logs.mat has no {key!r} (truncated, or not a PETS log)")
-        if not np.issubdtype(mat[key].dtype, np.number):
-            raise RunReadError(path, f"logs.mat {key!r} is not numeric ({mat[key].dtype})")
-    rewards, returns = mat["rewards"], mat["returns"]
-    if rewards.ndim == 3 and rewards.shape[2] == 1:
-        rewards = rewards[:, :, 0]  # the original's README layout [N, T, 1]
-    if rewards.ndim != 2:
-        raise RunReadError(path, f"rewards must be [N, T] or [N, T, 1], got {rewards.shape}")
-    if returns.ndim > 2 or (returns.ndim == 2 and min(returns.shape) > 1):
-        raise RunReadError(path, f"returns must be [1, K], got {returns.shape}")
-    return returns.astype(np.float64).ravel(), int(rewards.shape[1])
+    """`pets.run.runlog.read_log_returns` of a run's `logs.mat`: its returns and T."""
+    return read_log_returns(path, remedy=AGGREGATE_REMEDY)
 
 
 def _return_rows(info: RunInfo, returns: np.ndarray, path: Path) -> pd.DataFrame:
     if returns.size == 0:
-        raise RunReadError(path, "logs.mat holds no evaluation returns (no finished iteration)")
+        raise _bad(path, "logs.mat holds no evaluation returns (no finished iteration)")
     if returns.size % info.neval:
-        raise RunReadError(
+        raise _bad(
             path, f"{returns.size} returns is not a multiple of exp_cfg.log_cfg.neval={info.neval}"
         )
     per_iter = returns.reshape(-1, info.neval)  # [iters·neval] -> [iters, neval]
@@ -330,7 +286,7 @@ def read_progress(info: RunInfo) -> pd.DataFrame:
     absent.
 
     Raises:
-        RunReadError: the file exists but cannot be parsed, lacks `iteration`, or holds a value
+        DamagedFileError: the file exists but cannot be parsed, lacks `iteration`, or holds a value
             that is not a number.
     """
     path = info.run_dir / PROGRESS_FILE
@@ -339,9 +295,9 @@ def read_progress(info: RunInfo) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise RunReadError(path, f"corrupt progress.csv ({exc})") from exc
+        raise _bad(path, f"corrupt progress.csv ({exc})") from exc
     if "iteration" not in raw.columns:
-        raise RunReadError(path, "progress.csv has no 'iteration' column")
+        raise _bad(path, "progress.csv has no 'iteration' column")
     try:
         iteration = pd.to_numeric(raw["iteration"]).astype(np.int64).to_numpy()
         values = {c: _numeric(raw, c, len(raw)) for c in DIAGNOSTIC_VALUES}
@@ -352,7 +308,7 @@ def read_progress(info: RunInfo) -> pd.DataFrame:
         )
     except (ValueError, TypeError) as exc:
         reason = f"progress.csv holds a value that is not a number ({exc})"
-        raise RunReadError(path, reason) from exc
+        raise _bad(path, reason) from exc
     frame = {**_factor_columns(info), "iteration": iteration, "env_steps": steps, **values}
     return pd.DataFrame(frame, columns=list(DIAGNOSTIC_COLUMNS))
 
@@ -371,7 +327,7 @@ def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         factors as plain strings (see `categorize`).
 
     Raises:
-        RunReadError: a missing, truncated or corrupt file, named in the message.
+        DamagedFileError: a missing, truncated or corrupt file, named in the message.
     """
     run_dir = Path(run_dir)
     returns, task_hor = read_logs(run_dir / LOGS_FILE)
@@ -397,7 +353,7 @@ def load_runs(run_dirs: Sequence[str | Path], *, skip_bad: bool = False) -> Runs
         The tidy returns and diagnostics, sorted, factors as ordered categoricals.
 
     Raises:
-        RunReadError: a bad run (without `skip_bad`).
+        DamagedFileError: a bad run (without `skip_bad`).
         ConfigError: no run directory given, or two directories hold the same run.
     """
     dirs = find_run_dirs(run_dirs)
@@ -410,7 +366,7 @@ def load_runs(run_dirs: Sequence[str | Path], *, skip_bad: bool = False) -> Runs
     for run_dir in dirs:
         try:
             rows, diag = read_run(run_dir)
-        except RunReadError as exc:
+        except DamagedFileError as exc:
             if not skip_bad:
                 raise
             log.warning("skipping bad run %s", exc)

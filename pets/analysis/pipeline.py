@@ -65,8 +65,8 @@ def aggregate(
         The run directories that were skipped as bad (empty without `skip_bad`).
 
     Raises:
-        RunReadError: a missing, truncated or corrupt run file (without `skip_bad`); the
-            message names it.
+        DamagedFileError: a missing, truncated or corrupt run file (without `skip_bad`); the
+            message names it and what to do.
         ConfigError: no run directories, or two directories holding the same run.
     """
     runs = load_runs(run_dirs, skip_bad=skip_bad)

@@ -8,12 +8,18 @@ returns, the model and optimiser state and every random stream. Split from `pets
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
 
 from pets.models import Ensemble, SparseGP
 from pets.run.building import Rngs
 from pets.run.runlog import Episode, ProgressRow
+from pets.util.torchfile import load_torch, require_keys, save_torch
 
 
 @dataclass
@@ -90,3 +96,39 @@ def restore_checkpoint(
         last_loss=float(ckpt["last_loss"]),
         last_train_seconds=float(ckpt["last_train_seconds"]),
     )
+
+
+def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
+    """Save the resume state (tensors, numbers, RNG states), atomically.
+
+    Numpy arrays are stored as tensors so that `torch.load(weights_only=True)` reads it back.
+
+    Raises:
+        WriteError: an OS error while writing (the previous checkpoint stays whole).
+    """
+    save_torch(path, _to_torch(state))
+
+
+def load_checkpoint(path: Path, keys: Sequence[str], *, remedy: str) -> dict[str, Any]:
+    """Load a checkpoint written by `save_checkpoint` (arrays come back as CPU tensors).
+
+    Args:
+        path: the checkpoint.
+        keys: the top-level keys it must hold.
+        remedy: what the user can do about a damaged checkpoint.
+
+    Raises:
+        DamagedFileError: truncated, corrupt, foreign, or missing one of `keys`.
+    """
+    blob = load_torch(path, remedy=remedy)
+    return dict(require_keys(path, blob, keys, what="PETS checkpoint", remedy=remedy))
+
+
+def _to_torch(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, Mapping):
+        return {k: _to_torch(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_torch(v) for v in obj]
+    return obj

@@ -46,7 +46,9 @@ from pets.run.checkpoint import (
     CHECKPOINT_REMEDY,
     RunState,
     checkpoint_payload,
+    load_checkpoint,
     restore_checkpoint,
+    save_checkpoint,
 )
 from pets.run.rollout import Policy, RandomPolicy, rollout, training_data, write_video
 from pets.run.runlog import Episode, ProgressRow
@@ -269,7 +271,7 @@ class _Run:
         Raises:
             DamagedFileError: the checkpoint is damaged or not one of this run's.
         """
-        ckpt = runlog.load_checkpoint(path, CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY)
+        ckpt = load_checkpoint(path, CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY)
         try:
             state = restore_checkpoint(ckpt, self.model, self.optimizer, self.rngs, self.env)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
@@ -280,7 +282,7 @@ class _Run:
 
     def checkpoint(self, state: RunState) -> None:
         payload = checkpoint_payload(state, self.model, self.optimizer, self.rngs, self.env)
-        runlog.save_checkpoint(self.outdir / runlog.CHECKPOINT_FILE, payload)
+        save_checkpoint(self.outdir / runlog.CHECKPOINT_FILE, payload)
 
     def write_results(self, state: RunState, iterdir: Path) -> None:
         runlog.write_logs(self.outdir / runlog.LOGS_FILE, state.episodes, state.returns)

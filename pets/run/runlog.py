@@ -1,8 +1,12 @@
 """What a run directory holds, and how each file is written (atomically) and read back.
 
-Owns the file formats of a run (`docs/spec/interfaces.md` §4): `logs.mat` (the original's keys,
-real shapes; `docs/spec/pets-facts.md` §7), `progress.csv`, `config.yaml`, `predictions.mat` and
-the resume checkpoint. Knows nothing of models, planners or environments beyond plain arrays.
+Owns the run directory (`docs/spec/interfaces.md` §4): its file names and the workflow's layout
+of run directories, and the formats of `logs.mat` (the original's keys, real shapes;
+`docs/spec/pets-facts.md` §7), `progress.csv`, `config.yaml` and `predictions.mat`, written by
+the run and read back by the run and by the analysis. Torch-free, so the analysis reads runs
+through it; the torch checkpoint (`checkpoint.pt`) is `pets.run.checkpoint`'s. A damaged file
+is a `pets.errors.DamagedFileError` wherever it is read. Knows nothing of models, planners or
+environments beyond plain arrays.
 """
 
 from __future__ import annotations
@@ -16,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import yaml
 
 from pets.errors import DamagedFileError
 from pets.util.fileio import write_atomic, write_text_atomic
-from pets.util.torchfile import load_torch, require_keys, save_torch
 
 LOGS_FILE = "logs.mat"
 PROGRESS_FILE = "progress.csv"
@@ -29,6 +31,8 @@ CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 PREDICTIONS_FILE = "predictions.mat"
+# The workflow's layout of run directories under a results root (docs/spec/interfaces.md §4).
+RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"
 
 # Keys of logs.mat and their number of axes: observations [N, T+1, d], actions [N, T, a],
 # rewards [N, T], returns [1, iters·neval] (docs/spec/pets-facts.md §7; the README's are off).
@@ -130,37 +134,45 @@ def write_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     write_atomic(path, lambda tmp: scipy.io.savemat(tmp, dict(arrays)))
 
 
-def save_checkpoint(path: Path, state: Mapping[str, Any]) -> None:
-    """Save the resume state (tensors, numbers, RNG states), atomically.
+def read_log_returns(path: Path, *, remedy: str) -> tuple[np.ndarray, int]:
+    """Read the evaluation returns and the episode length from a `logs.mat`.
 
-    Numpy arrays are stored as tensors so that `torch.load(weights_only=True)` reads it back.
+    Accepts ours (rewards [N, T]) and the original's (rewards [N, T] or [N, T, 1]);
+    observations and actions are not read (their T or T+1 rows do not matter here).
 
-    Raises:
-        WriteError: an OS error while writing (the previous checkpoint stays whole).
-    """
-    save_torch(path, _to_torch(state))
-
-
-def load_checkpoint(path: Path, keys: Sequence[str], *, remedy: str) -> dict[str, Any]:
-    """Load a checkpoint written by `save_checkpoint` (arrays come back as CPU tensors).
-
-    Args:
-        path: the checkpoint.
-        keys: the top-level keys it must hold.
-        remedy: what the user can do about a damaged checkpoint.
+    Returns:
+        returns: [iters·neval] evaluation returns in logged order.
+        task_hor: T, the rewards' second axis.
 
     Raises:
-        DamagedFileError: truncated, corrupt, foreign, or missing one of `keys`.
+        DamagedFileError: the file is missing, truncated, corrupt or lacks `returns`/`rewards`.
     """
-    blob = load_torch(path, remedy=remedy)
-    return dict(require_keys(path, blob, keys, what="PETS checkpoint", remedy=remedy))
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedFileError(
+            path, "missing logs.mat (has the run finished an iteration?)", remedy
+        )
+    import scipy.io
 
-
-def _to_torch(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(obj))
-    if isinstance(obj, Mapping):
-        return {k: _to_torch(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_to_torch(v) for v in obj]
-    return obj
+    try:
+        mat = scipy.io.loadmat(path, variable_names=("returns", "rewards"))
+    except Exception as exc:  # scipy raises many types for damaged files; all mean the same here
+        reason = f"{type(exc).__name__}: {exc}"
+        raise DamagedFileError(
+            path, f"cannot read, truncated or corrupt ({reason})", remedy
+        ) from exc
+    for key in ("returns", "rewards"):
+        if key not in mat:
+            raise DamagedFileError(path, f"has no {key!r} (truncated, or not a PETS log)", remedy)
+        if not np.issubdtype(mat[key].dtype, np.number):
+            raise DamagedFileError(path, f"{key!r} is not numeric ({mat[key].dtype})", remedy)
+    rewards, returns = mat["rewards"], mat["returns"]
+    if rewards.ndim == 3 and rewards.shape[2] == 1:
+        rewards = rewards[:, :, 0]  # the original's README layout [N, T, 1]
+    if rewards.ndim != 2:
+        raise DamagedFileError(
+            path, f"rewards must be [N, T] or [N, T, 1], got {rewards.shape}", remedy
+        )
+    if returns.ndim > 2 or (returns.ndim == 2 and min(returns.shape) > 1):
+        raise DamagedFileError(path, f"returns must be [1, K], got {returns.shape}", remedy)
+    return returns.astype(np.float64).ravel(), int(rewards.shape[1])

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from pets.analysis.load import RunReadError, find_run_dirs, load_runs, read_run
+from pets.analysis.load import find_run_dirs, load_runs, read_run
 from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS, categorize, read_table
-from pets.errors import ConfigError
+from pets.errors import ConfigError, DamagedFileError
 
 RunWriter = Callable[..., Path]  # the make_run fixture (conftest.py)
 
@@ -92,7 +92,7 @@ def test_read_run_without_config_or_pattern_names_what_is_missing(
 ) -> None:
     run = make_run([5.0], original_format=True)
     moved = run.rename(tmp_path / "loose_run")
-    with pytest.raises(RunReadError, match=r"loose_run.*env, model, prop, opt, seed"):
+    with pytest.raises(DamagedFileError, match=r"loose_run.*env, model, prop, opt, seed"):
         read_run(moved)
 
 
@@ -119,7 +119,7 @@ def _truncate(path: Path) -> None:
 def test_read_run_bad_logs_mat_error_names_file(make_run: RunWriter, damage) -> None:
     run = make_run([1.0, 2.0, 3.0])
     damage(run / "logs.mat")
-    with pytest.raises(RunReadError, match=r"logs\.mat") as info:
+    with pytest.raises(DamagedFileError, match=r"logs\.mat") as info:
         read_run(run)
     assert str(run / "logs.mat") in str(info.value)
     assert info.value.path == run / "logs.mat"
@@ -129,10 +129,10 @@ def test_read_run_bad_logs_mat_error_names_file(make_run: RunWriter, damage) -> 
 def test_read_run_bad_config_and_progress_name_the_file(make_run: RunWriter) -> None:
     run = make_run([1.0])
     (run / "config.yaml").write_text("env: [unclosed\n")
-    with pytest.raises(RunReadError, match=r"config\.yaml"):
+    with pytest.raises(DamagedFileError, match=r"config\.yaml"):
         read_run(run)
     other = make_run([1.0], seed=1, progress={"iteration": [1], "model_loss": ["abc"]})
-    with pytest.raises(RunReadError, match=r"progress\.csv.*not a number"):
+    with pytest.raises(DamagedFileError, match=r"progress\.csv.*not a number"):
         read_run(other)
 
 
@@ -166,7 +166,7 @@ def test_load_runs_bad_run_fails_by_default_and_is_skipped_on_request(
     good = make_run([1.0, 2.0], seed=0)
     bad = make_run([1.0, 2.0], seed=1)
     _truncate(bad / "logs.mat")
-    with pytest.raises(RunReadError, match=re.escape(str(bad / "logs.mat"))):
+    with pytest.raises(DamagedFileError, match=re.escape(str(bad / "logs.mat"))):
         load_runs([good, bad])
     runs = load_runs([good, bad], skip_bad=True)
     assert [p for p, _ in runs.skipped] == [bad]
@@ -208,7 +208,7 @@ def test_find_run_dirs_expands_and_dedupes(make_run: RunWriter, tmp_path: Path) 
     empty = tmp_path / "empty"
     empty.mkdir()
     assert find_run_dirs([empty]) == [empty]
-    with pytest.raises(RunReadError, match=r"missing logs\.mat"):
+    with pytest.raises(DamagedFileError, match=r"missing logs\.mat"):
         load_runs([empty])
 
 

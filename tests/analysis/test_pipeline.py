@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pets.analysis import RunReadError, aggregate, make_figures
+from pets.analysis import aggregate, make_figures
 from pets.analysis.tables import SUMMARY_COLUMNS
 from pets.analysis.tidy import DIAGNOSTIC_COLUMNS, TIDY_COLUMNS
+from pets.errors import DamagedFileError
 
 RunWriter = Callable[..., Path]  # the make_run fixture (conftest.py)
 PROGRESS = {
@@ -77,7 +78,7 @@ def test_aggregate_bad_run_fails_clearly_or_is_skipped(make_run: RunWriter, tmp_
     make_run([1.0, 2.0], seed=0)
     bad = make_run([1.0, 2.0], seed=1)
     (bad / "logs.mat").write_bytes((bad / "logs.mat").read_bytes()[:100])
-    with pytest.raises(RunReadError, match=r"seed1/logs\.mat: cannot read"):
+    with pytest.raises(DamagedFileError, match=r"seed1/logs\.mat: cannot read"):
         _aggregate(tmp_path)
     assert not (tmp_path / "tables").exists()  # nothing half-written
     assert _aggregate(tmp_path, skip_bad=True) == [bad]
