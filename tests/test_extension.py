@@ -1,9 +1,9 @@
-"""Adding a task or an optimizer is one module plus one registry entry, nothing else touched.
+"""Adding a task, an optimizer or a propagation method is one module plus one registry entry.
 
 The toy plugin below is written into a temporary folder from this test (no file of the
 repository changes) and named in `PETS_PLUGINS`: one module holding a task (a point mass that
 must reach (0.5, 0.5)), its registry entry, an optimizer (best of uniformly drawn sequences,
-pulled toward the warm start) and its entry. Each process (`pets mbexp`, `pets aggregate`,
+pulled toward the warm start), a propagation method (the members' mean) and their entries. Each process (`pets mbexp`, `pets aggregate`,
 `pets figures`, `snakemake -n`) then finds them. Oracles: the env's own rewards (a run's
 returns are its reward sums, and the reward is the formula written out here), the override
 rules the optimizer's dataclass implies, and the commands the workflow plans.
@@ -35,7 +35,15 @@ PLUGIN = textwrap.dedent(
     import numpy as np
     import torch
 
-    from pets.config.registry import OptimizerSpec, register_optimizer
+    import atexit
+    import os
+
+    from pets.config.registry import (
+        OptimizerSpec,
+        PropagationSpec,
+        register_optimizer,
+        register_propagation,
+    )
     from pets.envs.base import Task
     from pets.envs.registry import TaskDefaults, TaskSpec, register_task
     from pets.errors import ConfigError
@@ -114,6 +122,29 @@ PLUGIN = textwrap.dedent(
         )
     )
     register_optimizer(OptimizerSpec("Toy", ToyCfg, "toyplug:ToyOptimizer", "best of N"))
+
+    CALLS = []
+
+
+    def toy_propagate(model, inputs, *, npart, ign_var, generator):
+        """Every particle takes the members' mean prediction (no sampling)."""
+        CALLS.append(inputs.shape[0])
+        mean, _ = model(inputs.expand(model.ensemble_size, -1, -1))
+        return mean.mean(dim=0)
+
+
+    @atexit.register
+    def _count_calls():
+        if os.environ.get("TOYPLUG_CALLS"):
+            with open(os.environ["TOYPLUG_CALLS"], "w") as f:
+                f.write(f"{len(CALLS)} {sorted(set(CALLS))}")
+
+
+    register_propagation(
+        PropagationSpec(
+            "Toy", ("DE", "PE"), summary="members' mean", implementation="toyplug:toy_propagate"
+        )
+    )
     '''
 )
 
@@ -166,6 +197,28 @@ def test_a_registered_toy_task_and_optimizer_run_through_mbexp_aggregate_and_fig
     proc = _pets(plugin_env, "figures", "--tables", str(tables), "--out", str(figures))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (figures / "learning_curves.png").stat().st_size > 0
+
+
+def test_a_registered_toy_propagation_plans_a_run(
+    plugin_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`-ca prop-type Toy` runs the plugin's function for every horizon step of every re-plan:
+    3 iterations × 12 steps × a 4-step horizon = 144 calls, each on 40 candidates × 20 particles."""
+    calls = tmp_path / "calls.txt"
+    env = {**plugin_env, "TOYPLUG_CALLS": str(calls)}
+    run = tmp_path / "run"
+    proc = _pets(env, "mbexp", "-env", "toy", "-ca", "model-type", "DE", "-ca", "prop-type", "Toy",
+                 "-ca", "opt-type", "Toy", "-outdir", str(run))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert calls.read_text() == "144 [800]"
+    assert (
+        yaml.safe_load((run / "config.yaml").read_text())["ctrl_cfg"]["prop_cfg"]["prop_type"]
+        == "Toy"
+    )
+    proc = _pets(env, "mbexp", "-env", "toy", "-ca", "model-type", "P", "-ca", "prop-type", "Toy",
+                 "-outdir", str(tmp_path / "p"))  # fmt: skip
+    assert proc.returncode == 2
+    assert "prop-type Toy is not valid with model-type P" in proc.stderr
 
 
 @pytest.mark.parametrize(

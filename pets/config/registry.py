@@ -132,6 +132,9 @@ class PropagationSpec:
             by the ensemble size.
         low_precision: its planning forward can run its layers in bf16 (`-precision bf16`).
         summary: one line for `--help`.
+        implementation: `"module:function"` for a method of your own, called as
+            `function(model, inputs [M, d_in], *, npart, ign_var, generator) -> [M, d_out]`
+            (the paper's five are `pets.planning.propagation`'s own: None).
     """
 
     name: str
@@ -140,6 +143,7 @@ class PropagationSpec:
     per_member: bool = False
     low_precision: bool = False
     summary: str = ""
+    implementation: str | None = None
 
 
 _OPTIMIZERS: dict[str, OptimizerSpec] = {}

@@ -15,6 +15,8 @@ The model × propagation matrix of §6.4 is checked in one place, `pets.config.c
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Protocol, cast
 
 import torch
@@ -80,9 +82,14 @@ class Propagation:
         ign_var: bool,
         compute_dtype: torch.dtype | None = None,
     ) -> None:
-        get_propagation(prop_type)  # a registered method (ConfigError naming the others)
-        if prop_type not in PROP_TYPES:
-            raise ConfigError(f"prop-type {prop_type} is registered but has no implementation here")
+        spec = get_propagation(prop_type)  # a registered method (ConfigError naming the others)
+        # A method of the user's own: its registered function does the whole call.
+        self._own: Callable[..., Tensor] | None = None
+        if spec.implementation is not None:
+            module, _, name = spec.implementation.partition(":")
+            self._own = getattr(importlib.import_module(module), name)
+        elif prop_type not in PROP_TYPES:
+            raise ConfigError(f"prop-type {prop_type} is registered without an implementation")
         if npart < 1 or ensemble_size < 1:
             raise ConfigError(
                 f"npart and ensemble_size must be positive, got {npart} and {ensemble_size}"
@@ -130,6 +137,10 @@ class Propagation:
         if inputs.dim() != 2 or inputs.shape[0] % self.npart != 0:
             raise ValueError(
                 f"inputs must be [N·P, d_in] with P = {self.npart}, got {inputs.shape}"
+            )
+        if self._own is not None:
+            return self._own(
+                model, inputs, npart=self.npart, ign_var=self.ign_var, generator=generator
             )
         if self.prop_type in TS_TYPES:
             mean, var = self._ts_moments(model, inputs, generator)
