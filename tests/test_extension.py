@@ -3,10 +3,11 @@
 The toy plugin below is written into a temporary folder from this test (no file of the
 repository changes) and named in `PETS_PLUGINS`: one module holding a task (a point mass that
 must reach (0.5, 0.5)), its registry entry, an optimizer (best of uniformly drawn sequences,
-pulled toward the warm start), a propagation method (the members' mean) and their entries. Each process (`pets mbexp`, `pets aggregate`,
-`pets figures`, `snakemake -n`) then finds them. Oracles: the env's own rewards (a run's
-returns are its reward sums, and the reward is the formula written out here), the override
-rules the optimizer's dataclass implies, and the commands the workflow plans.
+pulled toward the warm start), a propagation method (the members' mean) and their entries.
+Each process (`pets mbexp`, `pets aggregate`, `pets figures`, `snakemake -n`) then finds them.
+Oracles: the env's own rewards (a run's returns are its reward sums, and the reward is the
+formula written out here), the override rules the optimizer's dataclass implies, the number of
+propagation calls a run makes, and the commands the workflow plans.
 """
 
 from __future__ import annotations
