@@ -6,7 +6,6 @@ Oracle: `docs/spec/pets-facts.md` §4 and §7.1, transcribed by hand.
 from __future__ import annotations
 
 import dataclasses
-
 import itertools
 
 import pytest

@@ -508,3 +508,44 @@ def test_the_mpc_moves_the_planners_on_by_per_steps() -> None:
         rtol=0,
         atol=0,  # type: ignore[attr-defined]
     )
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("opt", "path", "value", "message"),
+    [
+        ("iCEM", "num_elites", "30", "num_elites must be in [2, popsize // 2 = 20], got 30"),
+        ("iCEM", "num_elites", "1", "num_elites must be in [2, popsize // 2 = 20], got 1"),
+        ("iCEM", "decay", "0.8", "decay must be at least 1, got 0.8"),
+        ("iCEM", "elite_fraction", "1.5", "elite_fraction must be in [0, 1], got 1.5"),
+        ("iCEM", "noise_beta", "-1", "noise_beta must be at least 0, got -1.0"),
+        ("iCEM", "init_std", "0", "init_std must be positive, got 0.0"),
+        ("MPPI", "beta", "0", "beta must be in (0, 1], got 0.0"),
+        ("MPPI", "kappa", "-2", "kappa must be positive, got -2.0"),
+        ("MPPI", "sigma", "0", "sigma must be positive, got 0.0"),
+        ("MPPI", "decay", "2", "opt-type MPPI has no decay (iCEM only)"),
+    ],
+)
+def test_bad_planner_settings_are_one_line_errors_and_write_nothing(
+    opt: str, path: str, value: str, message: str, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pets.cli import main
+
+    out = tmp_path / "run"
+    argv = ["mbexp", "-env", "cartpole", "-ca", "opt-type", opt, "-outdir", str(out),
+            "-o", f"ctrl_cfg.opt_cfg.cfg.{path}", value]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pets mbexp: error: ") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_the_task_registry_gives_icem_the_authors_half_cheetah_beta() -> None:
+    # docs/spec/planners.md §1.5: β 3.0 by default, 0.25 for half-cheetah running.
+    from pets.config import build_config
+
+    beta = {e: build_config(e, [("opt-type", "iCEM")]).ctrl_cfg.opt_cfg.cfg.noise_beta
+            for e in ("cartpole", "halfcheetah")}  # fmt: skip
+    assert beta == {"cartpole": 3.0, "halfcheetah": 0.25}

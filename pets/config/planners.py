@@ -47,56 +47,53 @@ def icem_populations(
 
 @dataclass(frozen=True, kw_only=True)
 class ICEMCfg:
-    popsize: int = field(
-        default=40, metadata=_help("iCEM: samples of the first iteration, N_0. Default 40.")
-    )
+    popsize: int = field(default=40, metadata=_help("Samples of the first iteration, N_0."))
     num_elites: int = field(
         default=10,
-        metadata=_help("iCEM: elites K, 2 <= K <= popsize/2. Default 10."),
+        metadata=_help("Elites K, 2 <= K <= popsize/2."),
     )
-    max_iters: int = field(default=3, metadata=_help("iCEM: iterations per re-plan. Default 3."))
+    max_iters: int = field(default=3, metadata=_help("Iterations per re-plan."))
     alpha: float = field(
         default=0.1,
-        metadata=_help("iCEM: weight of the previous mean and std in each update. Default 0.1."),
+        metadata=_help("Weight of the previous mean and std in each update."),
     )
     decay: float = field(
         default=1.25,
-        metadata=_help(
-            "iCEM: population decay γ >= 1, N_i = max(2K, floor(N_{i-1}/γ)). Default 1.25."
-        ),
+        metadata=_help("Population decay γ >= 1: N_i = max(2K, floor(N_{i-1}/γ))."),
     )
     init_std: float = field(
         default=0.5,
-        metadata=_help("iCEM: std at each re-plan, in half action ranges. Default 0.5."),
+        metadata=_help("Std at each re-plan, in half action ranges."),
     )
     noise_beta: float = field(
         default=3.0,
         metadata=_help(
-            "iCEM: colored-noise exponent β, power ∝ f^-β along the horizon (0: white). "
-            "Default 3.0 (halfcheetah 0.25)."
+            "Coloured-noise exponent β, power ∝ f^-β along the horizon (0: white). "
+            "Tasks may set their own (pets/envs/registry.py)."
         ),
     )
     elite_fraction: float = field(
         default=0.3,
-        metadata=_help("iCEM: fraction of the K elites kept and shifted. Default 0.3."),
+        metadata=_help("Fraction of the K elites kept and shifted."),
     )
     keep_elites: bool = field(
         default=True,
-        metadata=_help("iCEM: add the previous iteration's best elites. Default True."),
+        metadata=_help("Add the previous iteration's best elites."),
     )
     shift_elites: bool = field(
         default=True,
-        metadata=_help("iCEM: add the last re-plan's best elites, shifted. Default True."),
+        metadata=_help("Add the last re-plan's best elites, shifted."),
     )
     use_mean: bool = field(
         default=True,
-        metadata=_help("iCEM: the mean replaces a sample in the last iteration. Default True."),
+        metadata=_help("The mean replaces a sample in the last iteration."),
     )
 
     def check(self) -> None:
         """Raise ConfigError naming the key unless the settings make an iCEM."""
         if self.popsize < 2:
             raise ConfigError(f"{_KEY}.popsize must be at least 2, got {self.popsize}")
+        # DEVIATION: the authors clamp K into [2, N // 2] with a warning; a wrong K is an error.
         if not 2 <= self.num_elites <= self.popsize // 2:
             raise ConfigError(
                 f"{_KEY}.num_elites must be in [2, popsize // 2 = {self.popsize // 2}], "
@@ -123,22 +120,18 @@ class ICEMCfg:
 
 @dataclass(frozen=True, kw_only=True)
 class MPPICfg:
-    popsize: int = field(
-        default=700, metadata=_help("MPPI: candidate sequences per re-plan. Default 700.")
-    )
+    popsize: int = field(default=700, metadata=_help("Candidate sequences per re-plan."))
     kappa: float = field(
         default=1.0,
-        metadata=_help("MPPI: κ of the weights exp(κ·(R - max R)), R = -cost. Default 1.0."),
+        metadata=_help("κ of the weights exp(κ·(R - max R)), R = -cost."),
     )
     sigma: float = field(
         default=0.9,
-        metadata=_help("MPPI: noise std, in half action ranges. Default 0.9."),
+        metadata=_help("Noise std, in half action ranges."),
     )
     beta: float = field(
         default=0.9,
-        metadata=_help(
-            "MPPI: filter β, a_t = β·(μ_t + ε_t) + (1 - β)·a_{t-1}; 1: no filter. Default 0.9."
-        ),
+        metadata=_help("Filter β, a_t = β·(μ_t + ε_t) + (1 - β)·a_{t-1}; 1: no filter."),
     )
 
     def check(self) -> None:

@@ -136,8 +136,9 @@ class ICEMOptimizer:
             if i == 0 and self.shift:
                 samples = torch.cat([samples, self.shifted])  # [N_0 + r, H, a]
                 costs = cost_fn(samples)  # [N_0 + r]
-                # At an episode's first re-plan there is nothing to shift: the slots are
-                # simulated (static shapes) but can never be elites.
+                # DEVIATION: at an episode's first re-plan there is nothing to shift; the authors
+                # simulate N_0 candidates there, here the slots are simulated (static shapes)
+                # but masked, so they can never be elites (docs/spec/planners.md §3).
                 masked = torch.where(self.has_shifted, costs[n:], torch.inf)
                 costs = torch.cat([costs[:n], masked])
             else:
@@ -160,6 +161,8 @@ class ICEMOptimizer:
         their last `steps` actions are drawn afresh from the shifted mean and the initial std
         (the last time slices of a full coloured draw, clipped), as the authors draw them.
         """
+        # DEVIATION: the authors re-plan every step and shift by one; with PETS's `per` the
+        # state moves on by the `per` executed steps, the same shift when per = 1.
         mean = self.mean
         self.mean.copy_(torch.cat([mean[steps:], mean[-1:].expand(steps, -1)]))  # [H, a]
         if self.shift:

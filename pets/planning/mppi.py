@@ -77,6 +77,8 @@ class MPPIOptimizer:
         self.kappa = kappa
         self.beta = beta
         self.lb, self.ub = lb, ub
+        # DEVIATION: PDDM's actions lie in [-1, 1]; σ is taken in half action ranges and the
+        # samples are clipped to [lb, ub], which is PDDM's rule on its box.
         self._std = sigma * (ub - lb) / 2  # [H, a]
         self._midpoint = (lb + ub) / 2  # [H, a]
         # State across re-plans, written in place (a captured re-plan reads the same addresses).
@@ -89,6 +91,9 @@ class MPPIOptimizer:
 
     def reset(self) -> None:
         """Start an episode: mean and previous action at the midpoint (PDDM's zeros)."""
+        # DEVIATION: PDDM never resets its MPPI, so an episode starts from the last one's
+        # mean; here each episode starts afresh, as PETS's warm start does
+        # (docs/spec/planners.md §3).
         self.mean.copy_(self._midpoint)
         self.prev_action.copy_(self._midpoint[0])
 

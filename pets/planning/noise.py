@@ -52,6 +52,9 @@ def powerlaw_basis(beta: float, horizon: int) -> np.ndarray:
     if n % 2 == 0:
         columns.append(math.sqrt(2.0) * scale[-1] * (-1.0) ** t / n)  # Nyquist, real
     basis = np.stack(columns, axis=1)  # R × [H] -> [H, R]
+    # DEVIATION: divided by the exact standard deviation, the zero frequency included;
+    # colorednoise leaves it out, so its noise has a variance of 1.2-1.4 at β 3 and H 30
+    # (docs/spec/planners.md §3).
     return basis / np.sqrt((basis**2).sum(axis=1, keepdims=True))  # unit variance per step
 
 
