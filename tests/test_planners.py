@@ -549,3 +549,19 @@ def test_the_task_registry_gives_icem_the_authors_half_cheetah_beta() -> None:
     beta = {e: build_config(e, [("opt-type", "iCEM")]).ctrl_cfg.opt_cfg.cfg.noise_beta
             for e in ("cartpole", "halfcheetah")}  # fmt: skip
     assert beta == {"cartpole": 3.0, "halfcheetah": 0.25}
+
+
+def test_bench_plan_counts_the_candidates_each_optimizer_simulates() -> None:
+    # The floor's FLOPs are 2·H·E·rows·Σ(in·out) summed over iterations, rows = candidates·P/E,
+    # so at one model the ratio of two optimizers' FLOPs is the ratio of their candidates per
+    # re-plan: iCEM's defaults 43 + 32 + 25 = 100, MPPI's 700, cartpole's CEM 400 × 5 = 2000.
+    from pets.bench.plan import _paper_config, replan_flops
+    from pets.envs import make_task
+    from pets.run.building import build_model
+
+    cem = _paper_config("cartpole", None)
+    model = build_model(cem, make_task("cartpole"), torch.device("cpu"), _gen())
+    flops = {opt: replan_flops(_paper_config("cartpole", None, opt), model) for opt in SMALL}
+    assert flops["iCEM"] / flops["CEM"] == pytest.approx(100 / 2000, rel=1e-12)
+    assert flops["MPPI"] / flops["CEM"] == pytest.approx(700 / 2000, rel=1e-12)
+    assert flops["Random"] / flops["CEM"] == pytest.approx(2000 / 2000, rel=1e-12)
