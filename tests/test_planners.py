@@ -565,3 +565,42 @@ def test_bench_plan_counts_the_candidates_each_optimizer_simulates() -> None:
     assert flops["iCEM"] / flops["CEM"] == pytest.approx(100 / 2000, rel=1e-12)
     assert flops["MPPI"] / flops["CEM"] == pytest.approx(700 / 2000, rel=1e-12)
     assert flops["Random"] / flops["CEM"] == pytest.approx(2000 / 2000, rel=1e-12)
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.gpu
+@requires_cuda
+@pytest.mark.parametrize("name", ["iCEM", "MPPI"])
+def test_a_captured_replan_equals_the_eager_one_and_never_syncs(name: str) -> None:
+    # Two controllers with the same seed on CUDA, one eager and one replaying its re-plan as a
+    # CUDA graph (the run's path): the same actions over an episode and after a reset, since a
+    # replay runs the eager kernels on the same buffers and generator offsets.
+    from cuda_sync import replan_without_host_sync
+
+    from pets.planning.capture import capture_replan
+
+    def controller(capture: object) -> MPC:
+        task = PointMassTask(1, 1, ac_lb=np.array([-1.0]), ac_ub=np.array([1.0]), device="cuda")
+        lb, ub = action_bounds(task, PLAN_HOR, device="cuda", dtype=torch.float32)
+        prop = Propagation("TSinf", npart=5, ensemble_size=5, ign_var=False)
+        model = point_mass_model(1, 5, 0.01).to("cuda")
+        gen = torch.Generator(device="cuda").manual_seed(7)
+        return MPC(
+            task, model, prop, _optimizer(name, lb, ub), plan_hor=PLAN_HOR, per=1, npart=5,
+            generator=gen, capture=capture,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    eager, graphed = controller(None), controller(capture_replan)
+    goal = SimpleNamespace(goal=np.zeros(1))
+    for episode in range(2):
+        acts = {}
+        for label, mpc in (("eager", eager), ("graphed", graphed)):
+            mpc.reset(goal)
+            acts[label] = np.stack(
+                [mpc.act(np.array([0.4 - 0.1 * t], dtype=np.float32)) for t in range(4)]
+            )
+        np.testing.assert_array_equal(acts["eager"], acts["graphed"], err_msg=f"episode {episode}")
+    assert graphed.graph is not None and not graphed.graph.failed  # replayed, not eager
+    replan_without_host_sync(eager)
