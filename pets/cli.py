@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--popsize", type=int, metavar="N",
         help="plan only: CEM popsize for every env, elites popsize/10 (default: the paper's)",
     )  # fmt: skip
+    p.add_argument(
+        "--opt", default="CEM", choices=tuple(optimizers()),
+        help="plan only: the optimizer, at its task defaults (default: CEM, the paper's)",
+    )  # fmt: skip
     return parser
 
 
@@ -209,13 +213,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     check_device(args.device)
     if args.popsize is not None and args.what != "plan":
         raise ConfigError(f"--popsize applies to bench plan only, not bench {args.what}")
+    if args.opt != "CEM" and args.what != "plan":
+        raise ConfigError(f"--opt applies to bench plan only, not bench {args.what}")
     if args.what == "train":
         from pets.bench import train as bench
     elif args.what == "plan":
         from pets.bench import plan as bench  # type: ignore[no-redef]
     else:
         from pets.bench import startup as bench  # type: ignore[no-redef]
-    extra = {"popsize": args.popsize} if args.what == "plan" else {}
+    extra = {"popsize": args.popsize, "opt": args.opt} if args.what == "plan" else {}
     rows = bench.run(args.env, args.device, repeats=args.repeats, threads=args.threads, **extra)
     print(format_table(rows))
     return 0

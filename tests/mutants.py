@@ -486,8 +486,8 @@ MUTANTS += [
     (
         "M8: reset keeps the warm start",
         "pets/planning/mpc.py",
-        "        self._prev_sol.copy_(self._midpoint)\n        # DEVIATION",
-        "        # DEVIATION",
+        "        self._prev_sol.copy_(self._midpoint)\n        if self._stateful is not None:",
+        "        if self._stateful is not None:",
         MP,
     ),
     (
@@ -879,6 +879,118 @@ MUTANTS += [
         'final_steps = int(final["env_steps"].max())',
         'final_steps = int(final["env_steps"].min())',
         AN,
+    ),
+]
+
+
+# iCEM, MPPI and the NaN rule for every optimizer (docs/spec/planners.md), each caught by
+# tests/test_planners.py alone.
+PL = ["tests/test_planners.py"]
+MUTANTS += [
+    (
+        "P1: coloured noise with the sign of β flipped (blue noise)",
+        "pets/planning/noise.py",
+        "scale = (k / n) ** (-beta / 2.0)",
+        "scale = (k / n) ** (beta / 2.0)",
+        PL,
+    ),
+    (
+        "P2: coloured noise not normalised to unit variance",
+        "pets/planning/noise.py",
+        "    return basis / np.sqrt((basis**2).sum(axis=1, keepdims=True))",
+        "    return basis",
+        PL,
+    ),
+    (
+        "P3: iCEM samples not clipped to the bounds",
+        "pets/planning/icem.py",
+        "        return torch.clamp(noise * std + mean, self.lb, self.ub)",
+        "        return noise * std + mean",
+        PL,
+    ),
+    (
+        "P4: iCEM keeps the worst elites, not the best",
+        "pets/planning/icem.py",
+        "                samples = torch.cat([samples, elites[:r]])  # + [r, H, a], best first\n                costs = torch.cat([costs, elite_costs[:r]])  # their old costs",
+        "                samples = torch.cat([samples, elites[-r:]])\n                costs = torch.cat([costs, elite_costs[-r:]])",
+        PL,
+    ),
+    (
+        "P5: iCEM shifts the worst elites into the next re-plan",
+        "pets/planning/icem.py",
+        "            kept = self.elites[: self.reused, steps:]  # [r, H − steps, a]",
+        "            kept = self.elites[-self.reused :, steps:]",
+        PL,
+    ),
+    (
+        "P6: iCEM's reset keeps the shifted elites (an episode inherits them)",
+        "pets/planning/icem.py",
+        "        self.has_shifted.fill_(False)",
+        "        pass",
+        PL,
+    ),
+    (
+        "P7: iCEM population decays from N_0 every iteration",
+        "pets/config/planners.py",
+        "        counts.append(max(2 * num_elites, int(counts[-1] / decay)))",
+        "        counts.append(max(2 * num_elites, int(popsize / decay)))",
+        PL,
+    ),
+    (
+        "P8: iCEM's mean replaces a sample in the first iteration, not the last",
+        "pets/planning/icem.py",
+        "            if i == last and self.use_mean:",
+        "            if i == 0 and self.use_mean:",
+        PL,
+    ),
+    (
+        "P9: MPPI weights without subtracting max R",
+        "pets/planning/mppi.py",
+        "    weights = torch.exp(kappa * (rewards - rewards.max()))  # [N]",
+        "    weights = torch.exp(kappa * rewards)  # [N]",
+        PL,
+    ),
+    (
+        "P10: MPPI samples not clipped",
+        "pets/planning/mppi.py",
+        "        return torch.clamp(samples, self.lb, self.ub)",
+        "        return samples",
+        PL,
+    ),
+    (
+        "P11: MPPI filter weights the previous action by β",
+        "pets/planning/mppi.py",
+        "            prev = drive[:, t] + (1.0 - self.beta) * prev",
+        "            prev = drive[:, t] + self.beta * prev",
+        PL,
+    ),
+    (
+        "P12: MPPI's previous action is the first executed one, not the last",
+        "pets/planning/mppi.py",
+        "        self.prev_action.copy_(self.mean[steps - 1])",
+        "        self.prev_action.copy_(self.mean[0])",
+        PL,
+    ),
+    (
+        "P13: the MPC never advances a stateful planner",
+        "pets/planning/mpc.py",
+        "            self._stateful.advance(self.per, self.generator)",
+        "            pass",
+        PL,
+    ),
+    (
+        "P14: NaN rollouts ranked best (mbrl-lib's sign)",
+        "pets/planning/mpc.py",
+        "NAN_COST = 1e6  # docs/spec/pets-facts.md §6.2",
+        "NAN_COST = -1e6  # docs/spec/pets-facts.md §6.2",
+        PL,
+    ),
+    (
+        "P15: the rehearsal does not restore a planner's state",
+        "pets/planning/mpc.py",
+        "            for buffer, value in zip(self._optimizer_state(), saved, strict=True):\n                buffer.copy_(value)",
+        "            pass",
+        PL,
     ),
 ]
 

@@ -116,9 +116,13 @@ def test_bench_plan_passes_popsize(monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["bench", "plan", "--env", "reacher", "--device", "cpu", "--popsize", "40"]) == 0
     assert seen["popsize"] == 40 and seen["envs"] == ["reacher"]
     assert main(["bench", "plan", "--env", "reacher", "--device", "cpu"]) == 0
-    assert seen["popsize"] is None  # the paper's
+    assert seen["popsize"] is None and seen["opt"] == "CEM"  # the paper's
+    assert main(["bench", "plan", "--env", "reacher", "--device", "cpu", "--opt", "iCEM"]) == 0
+    assert seen["opt"] == "iCEM"
 
 
 def test_bench_popsize_is_refused_for_train(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "train", "--device", "cpu", "--popsize", "40"]) == 2
     assert "--popsize applies to bench plan only" in capsys.readouterr().err
+    assert main(["bench", "train", "--device", "cpu", "--opt", "MPPI"]) == 2
+    assert "--opt applies to bench plan only" in capsys.readouterr().err

@@ -5,6 +5,7 @@ Oracle: `docs/spec/pets-facts.md` §4 and §7.1, transcribed by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -85,11 +86,21 @@ def test_every_original_override_path_lands_in_the_tree(path: str) -> None:
         text = "64"  # stays above the 40 elites
     if path.endswith(("npart", "num_nets")):
         text = "10" if path.endswith("npart") else "2"  # keep TSinf's npart % num_nets == 0
+    if path.endswith("decay"):
+        text = "1.5"  # iCEM's population decay γ is at least 1
     ca = (
         [("model-type", "GP"), ("prop-type", "MM")]
         if path.endswith("num_inducing_points")
         else None
     )
+    if path.startswith("ctrl_cfg.opt_cfg.cfg."):  # the first optimizer that has this leaf
+        leaf = path.rsplit(".", 1)[1]
+        owner = next(
+            name
+            for name, spec in c.optimizers().items()
+            if leaf in {f.name for f in dataclasses.fields(spec.config)}
+        )
+        ca = [("opt-type", owner)]
     cfg = c.build_config("reacher", ca, [*extra, (path, text)])
     node = cfg
     for part in path.split("."):

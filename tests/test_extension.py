@@ -227,7 +227,10 @@ def test_a_registered_toy_propagation_plans_a_run(
     [
         (("ctrl_cfg.opt_cfg.cfg.pull", "lots"), "is not a finite number"),
         (("ctrl_cfg.opt_cfg.cfg.pull", "1.5"), "pull must be in [0, 1), got 1.5"),
-        (("ctrl_cfg.opt_cfg.cfg.num_elites", "3"), "opt-type Toy has no num_elites (CEM only)"),
+        (
+            ("ctrl_cfg.opt_cfg.cfg.num_elites", "3"),
+            "opt-type Toy has no num_elites (CEM, iCEM only)",
+        ),
     ],
 )
 def test_the_toy_optimizers_overrides_follow_its_dataclass(

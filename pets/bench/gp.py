@@ -82,6 +82,7 @@ def plan_rows(device: torch.device, repeats: int, threads: list[int]) -> list[di
                     "env": GP_ENV,
                     "device": str(device),
                     "threads": n,
+                    "opt": opt.opt_type,
                     "popsize": opt.cfg.popsize,
                     "plan_hor": opt.plan_hor,
                     "npart": prop.npart,

@@ -3,8 +3,11 @@
 Times one re-plan (CEM, 5 iterations, PE ensemble of 5 with the env's architecture, TSinf, 20
 particles, the env's paper popsize and horizon; `docs/spec/pets-facts.md` §4.1, §6) from a real
 reset observation, beside its **bmm floor**: the same sequence of batched matmuls
-`[E, rows, in] × [E, in, out]` that the re-plan's ensemble forwards run (`max_iters · H` forwards
-of every layer, rows = popsize·npart/E), into buffers allocated once, timed alone. The floor is
+`[E, rows, in] × [E, in, out]` that the re-plan's ensemble forwards run (H forwards of every
+layer per iteration, rows = candidates·npart/E), into buffers allocated once, timed alone.
+Another registered optimizer (`opt`, e.g. iCEM or MPPI at its defaults) replaces CEM; its
+iterations' candidates come from `pets.config.registry.candidates_per_replan` (iCEM's decaying
+population included). The floor is
 what the re-plan would cost if everything but the matmuls were free; `ratio` = floor / ours.
 Variants, interleaved in one process (`pets.bench.timing.interleaved`):
 
@@ -36,6 +39,7 @@ import torch
 from pets.bench import gp
 from pets.bench.timing import graph_state, interleaved, replan_columns, thread_counts
 from pets.config import Config, apply_override, default_config
+from pets.config.registry import candidates_per_replan
 from pets.envs import make_env, make_task
 from pets.errors import ConfigError
 from pets.models import Ensemble
@@ -47,19 +51,19 @@ from pets.util.precision import bf16_missing, matmul_precision
 WARMUP = 1
 
 
-def _replan_shapes(cfg: Config, model: Ensemble) -> tuple[int, int, list[tuple[int, int]]]:
-    """Forwards per re-plan, rows per member and (in, out) of each layer, for TS propagation."""
+def _replan_shapes(cfg: Config, model: Ensemble) -> tuple[int, list[int], list[tuple[int, int]]]:
+    """Forwards per iteration (H), rows per member of each iteration and (in, out) of each layer,
+    for TS propagation."""
     opt, prop = cfg.ctrl_cfg.opt_cfg, cfg.ctrl_cfg.prop_cfg
-    iters = getattr(opt.cfg, "max_iters", 1)  # CEM's iterations; one for random shooting
-    rows = opt.cfg.popsize * prop.npart // model.ensemble_size
+    rows = [n * prop.npart // model.ensemble_size for n in candidates_per_replan(opt.cfg)]
     layers = [(w.shape[1], w.shape[2]) for w in model.weights()]
-    return iters * opt.plan_hor, rows, layers
+    return opt.plan_hor, rows, layers
 
 
 def replan_flops(cfg: Config, model: Ensemble) -> float:
     """Multiply-add FLOPs (2 per MAC) of the ensemble matmuls of one re-plan."""
     forwards, rows, layers = _replan_shapes(cfg, model)
-    return 2.0 * forwards * model.ensemble_size * rows * sum(i * o for i, o in layers)
+    return 2.0 * forwards * model.ensemble_size * sum(rows) * sum(i * o for i, o in layers)
 
 
 def bmm_floor(
@@ -71,36 +75,46 @@ def bmm_floor(
     weights but no data dependence and no element-wise work. `dtype`: the matmuls' (bf16 for
     the floor of `-precision bf16`).
     """
-    forwards, rows, layers = _replan_shapes(cfg, model)
+    forwards, iteration_rows, layers = _replan_shapes(cfg, model)
     weights = [w.detach().to(dtype) for w in model.weights()]
     dev, e = weights[0].device, model.ensemble_size
     gen = torch.Generator(device=dev).manual_seed(0)
-    inputs = [torch.randn(e, rows, i, generator=gen, device=dev).to(dtype) for i, _ in layers]
-    outputs = [torch.empty(e, rows, o, device=dev, dtype=dtype) for _, o in layers]
-    pairs = list(zip(inputs, weights, outputs, strict=True))
+    iterations = []
+    for rows in iteration_rows:  # one buffer set per distinct iteration shape, as the re-plan's
+        inputs = [torch.randn(e, rows, i, generator=gen, device=dev).to(dtype) for i, _ in layers]
+        outputs = [torch.empty(e, rows, o, device=dev, dtype=dtype) for _, o in layers]
+        iterations.append(list(zip(inputs, weights, outputs, strict=True)))
 
     def run() -> None:
-        for _ in range(forwards):
-            for x, w, out in pairs:
-                torch.bmm(x, w, out=out)
+        for pairs in iterations:
+            for _ in range(forwards):
+                for x, w, out in pairs:
+                    torch.bmm(x, w, out=out)
 
     return run
 
 
-def _paper_config(env: str, popsize: int | None) -> Config:
-    cfg = default_config(env)  # PE, TSinf, CEM: the paper's configuration
+def _paper_config(env: str, popsize: int | None, opt: str = "CEM") -> Config:
+    cfg = default_config(env, opt_type=opt)  # PE, TSinf and CEM: the paper's configuration
     if popsize is not None:
         cfg = apply_override(cfg, "ctrl_cfg.opt_cfg.cfg.popsize", str(popsize))
-        cfg = apply_override(cfg, "ctrl_cfg.opt_cfg.cfg.num_elites", str(max(1, popsize // 10)))
+        if opt == "CEM":
+            elites = str(max(1, popsize // 10))
+            cfg = apply_override(cfg, "ctrl_cfg.opt_cfg.cfg.num_elites", elites)
     return cfg
 
 
 def _bench_env(
-    env: str, device: torch.device, repeats: int, popsize: int | None, threads: list[int]
+    env: str,
+    device: torch.device,
+    repeats: int,
+    popsize: int | None,
+    threads: list[int],
+    opt: str = "CEM",
 ) -> list[dict[str, object]]:
     from pets.run.experiment import build_controller, build_model  # exactly as runs build them
 
-    cfg = _paper_config(env, popsize)
+    cfg = _paper_config(env, popsize, opt)
     task = make_task(env, device=device)
     model = build_model(cfg, task, device, torch.Generator().manual_seed(0))
     assert isinstance(model, Ensemble)  # the paper's configuration is PE
@@ -135,7 +149,7 @@ def _bench_env(
         controllers |= cuda_controllers
     timings = interleaved(variants, repeats=repeats, warmup=WARMUP, device=device, threads=threads)
     gym_env.close()
-    opt = cfg.ctrl_cfg.opt_cfg
+    opt_cfg = cfg.ctrl_cfg.opt_cfg
     gflop = replan_flops(cfg, model) / 1e9
     rows = []
     for n in threads:
@@ -147,8 +161,9 @@ def _bench_env(
                     "env": env,
                     "device": str(device),
                     "threads": n,
-                    "popsize": opt.cfg.popsize,
-                    "plan_hor": opt.plan_hor,
+                    "opt": opt_cfg.opt_type,
+                    "popsize": opt_cfg.cfg.popsize,
+                    "plan_hor": opt_cfg.plan_hor,
                     "npart": cfg.ctrl_cfg.prop_cfg.npart,
                     "variant": name,
                     "graph": graph_state(_graph_of(controllers.get(name))),
@@ -200,6 +215,7 @@ def run(
     repeats: int = 3,
     popsize: int | None = None,
     threads: Sequence[int] | None = None,
+    opt: str = "CEM",
 ) -> list[dict[str, object]]:
     """Measure ms per re-plan at each env's paper configuration beside its bmm floor.
 
@@ -207,11 +223,12 @@ def run(
         envs: env names (`pets.envs.ENV_NAMES`).
         device: auto, cpu, cuda or cuda:<i>.
         repeats: timed re-plans per variant and thread count (after one warm-up); medians.
-        popsize: CEM popsize for every env (elites = popsize/10); None means the paper's.
+        popsize: popsize for every env (CEM: elites = popsize/10); None means the defaults.
         threads: torch thread counts to measure; None means 1 and all cores.
+        opt: a registered optimizer, at its task defaults; the GP rows are CEM's only.
 
     Returns:
-        One row per env, thread count and variant: env, device, threads, popsize, plan_hor,
+        One row per env, thread count and variant: env, device, threads, opt, popsize, plan_hor,
         npart, variant, graph (captured, failed or -), ms_per_replan, floor_ratio (floor time /
         this time), gflop_per_s (of the ensemble matmuls), minor_faults and sys_s (per re-plan).
 
@@ -226,7 +243,9 @@ def run(
     torch_device = resolve_device(device)
     rows: list[dict[str, object]] = []
     for env in envs:
-        rows.extend(_bench_env(env, torch_device, repeats, popsize, counts))
-        if env == gp.GP_ENV:  # the paper's GP baseline, GP-MM at the paper's planner
+        rows.extend(_bench_env(env, torch_device, repeats, popsize, counts, opt))
+        if (
+            env == gp.GP_ENV and opt == "CEM"
+        ):  # the paper's GP baseline, GP-MM at the paper's planner
             rows.extend(gp.plan_rows(torch_device, repeats, counts))
     return rows

@@ -225,8 +225,11 @@ def override_rows() -> list[tuple[str, str, str]]:
     ] + [(prefix, cls) for prefix, cls in _LEAF_CLASSES if prefix != OPT_CFG_PREFIX]
     helps: dict[str, str] = {}
     for prefix, cls in classes:
+        if prefix == OPT_CFG_PREFIX:
+            continue
         for f in dataclasses.fields(cls):
             helps.setdefault(f"{prefix}.{f.name}", f.metadata.get("help", ""))
+    helps |= _optimizer_helps()
     kinds: dict[Callable[[str], Any], str] = {
         _int: "int",
         _float: "float",
@@ -234,6 +237,19 @@ def override_rows() -> list[tuple[str, str, str]]:
         _str: "str",
     }
     return [(path, kinds[convert], helps[path]) for path, convert in override_paths().items()]
+
+
+def _optimizer_helps() -> dict[str, str]:
+    """Help of each `ctrl_cfg.opt_cfg.cfg` leaf: every optimizer that has it, its meaning there
+    and its default (a field without one is set per task, `pets/envs/registry.py`)."""
+    parts: dict[str, list[str]] = {}
+    for name, spec in optimizers().items():
+        for f in dataclasses.fields(spec.config):
+            has_default = f.default is not dataclasses.MISSING
+            text = f"{name}: {f.metadata.get('help', '')}"
+            text += f" Default {f.default}." if has_default else " Set per task."
+            parts.setdefault(f"{OPT_CFG_PREFIX}.{f.name}", []).append(text)
+    return {path: " ".join(texts) for path, texts in parts.items()}
 
 
 def override_table(markdown: bool = False) -> str:

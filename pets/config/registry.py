@@ -17,17 +17,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from pets.config.planners import ICEMCfg, MPPICfg
 from pets.envs.registry import load_plugins
 from pets.errors import ConfigError
 
 __all__ = [
     "MODEL_TYPES",
     "CEMCfg",
+    "ICEMCfg",
+    "MPPICfg",
     "OptimizerConfig",
     "OptimizerSpec",
     "PropagationSpec",
     "RandomCfg",
     "allowed_props",
+    "candidates_per_replan",
     "get_optimizer",
     "get_propagation",
     "optimizers",
@@ -75,6 +79,10 @@ class CEMCfg:
         if self.epsilon < 0:
             raise ConfigError(f"ctrl_cfg.opt_cfg.cfg.epsilon must be >= 0, got {self.epsilon}")
 
+    def populations(self) -> tuple[int, ...]:
+        """Candidates simulated per iteration (every iteration runs; a converged one is masked)."""
+        return (self.popsize,) * self.max_iters
+
 
 @dataclass(frozen=True, kw_only=True)
 class RandomCfg:
@@ -82,6 +90,21 @@ class RandomCfg:
 
     def check(self) -> None:
         """Random shooting has nothing beyond its population size to check."""
+
+    def populations(self) -> tuple[int, ...]:
+        """Candidates simulated per re-plan: one batch."""
+        return (self.popsize,)
+
+
+def candidates_per_replan(cfg: Any) -> tuple[int, ...]:
+    """The candidates an optimizer config simulates per iteration of one re-plan.
+
+    Each is one ensemble forward per horizon step of `candidates × npart` rows, so the model
+    rows per action of a run are `sum(...) · npart · plan_hor / per`. A config without a
+    `populations()` method (a plugin's) counts as one batch of `popsize`.
+    """
+    populations = getattr(cfg, "populations", None)
+    return tuple(populations()) if callable(populations) else (cfg.popsize,)
 
 
 def _at_least(key: str, value: int, minimum: int) -> None:
@@ -239,3 +262,19 @@ register_propagation(
     )
 )
 register_propagation(PropagationSpec("MM", ("P", "DE", "PE", "GP"), summary="moment matching"))
+
+# --- later planners (docs/spec/planners.md) ---------------------------------------------------
+
+register_optimizer(
+    OptimizerSpec(
+        "iCEM",
+        ICEMCfg,
+        "pets.planning.icem:ICEMOptimizer",
+        "improved CEM: coloured noise, decaying population, kept and shifted elites",
+    )
+)
+register_optimizer(
+    OptimizerSpec(
+        "MPPI", MPPICfg, "pets.planning.mppi:MPPIOptimizer", "MPPI as in PDDM: filtered noise"
+    )
+)

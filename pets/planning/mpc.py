@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ __all__ = [
     "NAN_COST",
     "Optimizer",
     "PlanningTask",
+    "StatefulOptimizer",
     "action_bounds",
     "candidate_costs",
     "model_device_dtype",
@@ -54,7 +55,7 @@ class PlanningTask(Protocol):
 
 
 class Optimizer(Protocol):
-    """`CEMOptimizer` or `RandomOptimizer`."""
+    """An optimizer of action sequences (CEM, random shooting, iCEM, MPPI, a plugin's)."""
 
     lb: Tensor
 
@@ -65,6 +66,20 @@ class Optimizer(Protocol):
         cost_fn: CostFn,
         generator: torch.Generator,
     ) -> Tensor: ...
+
+
+@runtime_checkable
+class StatefulOptimizer(Protocol):
+    """An optimizer that carries state from one re-plan to the next (iCEM, MPPI).
+
+    Its state lives in fixed buffers (`state()`) that `solve` and `advance` read and write in
+    place, so a captured re-plan stays valid; the MPC calls `advance(per, generator)` after each
+    `solve` (inside the re-plan) and `reset()` at each episode's start, outside it.
+    """
+
+    def state(self) -> tuple[Tensor, ...]: ...
+    def reset(self) -> None: ...
+    def advance(self, steps: int, generator: torch.Generator) -> None: ...
 
 
 def model_device_dtype(model: object) -> tuple[torch.device, torch.dtype]:
@@ -243,6 +258,8 @@ class MPC:
         self._obs = torch.zeros(task.obs_dim, device=device, dtype=dtype)  # [d] static input
         self._buffer: list[np.ndarray] = []
         self.last_plan = self._midpoint.clone()  # [H, a]
+        # iCEM and MPPI carry their own mean (and elites) between re-plans.
+        self._stateful = optimizer if isinstance(optimizer, StatefulOptimizer) else None
         if capture == "auto":
             capture = capture_replan if device.type == "cuda" else None
         # None on the CPU, so the CPU re-plan does no extra work.
@@ -259,6 +276,9 @@ class MPC:
     def reset(self, env: object) -> None:
         """Start an episode: warm start back to the midpoint, re-read the task's goal from `env`."""
         self._prev_sol.copy_(self._midpoint)
+        if self._stateful is not None:
+            # A new episode starts from scratch: no mean or elites of the last episode's end.
+            self._stateful.reset()
         # DEVIATION: the original keeps leftover buffered actions across episodes; they were
         # planned for the previous episode, so they are dropped (same whenever task_hor % per == 0).
         self._buffer = []
@@ -283,6 +303,7 @@ class MPC:
     def buffer_key(self) -> BufferKey:
         """Identity of every buffer a captured re-plan reads or writes (`pets.util.capture`)."""
         tensors = [self._obs, self._prev_sol, self._init_var, self._midpoint, self.last_plan]
+        tensors += self._optimizer_state()
         if isinstance(self.model, torch.nn.Module):
             tensors += [*self.model.parameters(), *self.model.buffers()]
         return buffer_key(tensors)
@@ -295,13 +316,20 @@ class MPC:
         and advance the generator, and the run would differ from an eager one.
         """
         prev_sol, last_plan = self._prev_sol.clone(), self.last_plan.clone()
+        saved = [t.clone() for t in self._optimizer_state()]
         gen_state = self.generator.get_state()
         try:
             yield
         finally:
             self._prev_sol.copy_(prev_sol)
             self.last_plan.copy_(last_plan)
+            for buffer, value in zip(self._optimizer_state(), saved, strict=True):
+                buffer.copy_(value)
             self.generator.set_state(gen_state)
+
+    def _optimizer_state(self) -> list[Tensor]:
+        """The buffers a stateful optimizer carries between re-plans (none for CEM, Random)."""
+        return [] if self._stateful is None else list(self._stateful.state())
 
     def load_observation(self, obs: np.ndarray) -> None:
         """Copy `obs` [d] into the static input that `replan` reads."""
@@ -322,6 +350,8 @@ class MPC:
         # In place: the re-plan reads and writes fixed buffers, so it can be captured as a graph.
         self._prev_sol.copy_(shift_plan(plan, self.per, self._midpoint))
         self.last_plan.copy_(plan)
+        if self._stateful is not None:
+            self._stateful.advance(self.per, self.generator)  # the first `per` actions are run
         return self.last_plan
 
     def cost(self, actions: Tensor) -> Tensor:

@@ -16,7 +16,13 @@ from torch import Tensor
 
 from pets.errors import ConfigError
 
-__all__ = ["CEMOptimizer", "CostFn", "RandomOptimizer", "truncated_standard_normal"]
+__all__ = [
+    "CEMOptimizer",
+    "CostFn",
+    "RandomOptimizer",
+    "check_bounds",
+    "truncated_standard_normal",
+]
 
 CostFn = Callable[[Tensor], Tensor]
 """Maps candidate action sequences [N, H, a] to their costs [N] (lower is better)."""
@@ -45,7 +51,8 @@ def truncated_standard_normal(u: Tensor) -> Tensor:
     return z.clamp_(-TRUNCATION, TRUNCATION)
 
 
-def _check_bounds(lb: Tensor, ub: Tensor) -> None:
+def check_bounds(lb: Tensor, ub: Tensor) -> None:
+    """Raise ConfigError unless `lb` and `ub` are both [H, a]."""
     if lb.dim() != 2 or lb.shape != ub.shape:
         raise ConfigError(f"lb and ub must both be [H, a], got {tuple(lb.shape)} and {ub.shape}")
 
@@ -90,7 +97,7 @@ class CEMOptimizer:
             raise ConfigError(f"max_iters must be at least 1, got {max_iters}")
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"alpha must be in [0, 1], got {alpha}")
-        _check_bounds(lb, ub)
+        check_bounds(lb, ub)
         self.popsize = popsize
         self.num_elites = num_elites
         self.max_iters = max_iters
@@ -162,7 +169,7 @@ class RandomOptimizer:
     def __init__(self, *, popsize: int, lb: Tensor, ub: Tensor) -> None:
         if popsize < 1:
             raise ConfigError(f"popsize must be at least 1, got {popsize}")
-        _check_bounds(lb, ub)
+        check_bounds(lb, ub)
         self.popsize = popsize
         self.lb = lb
         self.ub = ub

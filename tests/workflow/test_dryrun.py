@@ -85,6 +85,10 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.C
             *dry_run_args(REPO / "config/presets/cpu-evidence.yaml", False),
             *("--cores", "2"),
         ],
+        "planners_cmds": [
+            *dry_run_args(REPO / "config/presets/cpu-planners.yaml", False),
+            *("--cores", "2"),
+        ],
         "outside_cmds": [
             *dry_run_args(REPO / ".test/config/config.yaml", False),
             *("--cores", "2", "--config", f"results={tmp}/out", "precision=tf32"),
@@ -203,6 +207,43 @@ def test_dryrun_results_root_holds_a_presets_runs_logs_and_tables(dry_runs: dict
     assert "logs/cpu-evidence/train/reacher/PE-TSinf-CEM/seed2.log" in files
     assert "results/cpu-evidence/tables/summary.csv" in files
     assert " -outdir results/cpu-evidence/runs/halfcheetah/PE-TSinf-CEM/seed0 " in result.stdout
+
+
+def _icem_candidates(n0: int) -> int:
+    """iCEM's candidates per re-plan at K 10, 3 iterations, γ 1.25, 3 shifted elites, by hand
+    (docs/spec/planners.md §1.3): N_0 + 3, then max(20, int(N/1.25)) twice."""
+    n1 = max(20, int(n0 / 1.25))
+    return n0 + 3 + n1 + max(20, int(n1 / 1.25))
+
+
+def test_dryrun_planners_preset_matches_cems_compute(dry_runs: dict) -> None:
+    """cpu-planners: iCEM at a third and MPPI at all of the evidence preset's CEM rows per
+    action (candidates × particles × horizon / per), every other setting as the evidence's."""
+    result = dry_runs["planners_cmds"]
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert job_counts(result.stdout)["train"] == 24
+    evidence = load_yaml(REPO / "config/presets/cpu-evidence.yaml")
+    horizon = {"cartpole": 25, "reacher": 25, "pusher": 25, "halfcheetah": 30}  # §4.1
+    prefix = "Shell command: pets mbexp"
+    commands = [line for line in result.stdout.splitlines() if line.startswith(prefix)]
+    assert len(commands) == 24
+    for cmd in commands:
+        env = re.search(r"-env (\S+)", cmd).group(1)
+        opt = re.search(r"-ca opt-type (\S+)", cmd).group(1)
+        assert f"results/cpu-planners/runs/{env}/PE-TSinf-{opt}/" in cmd
+        overrides = dict(re.findall(r"-o (\S+) (\S+)", cmd))
+        cem = {**evidence["overrides"], **evidence["env_overrides"][env]}
+        for path in ("ctrl_cfg.per", "ctrl_cfg.prop_cfg.npart", "exp_cfg.exp_cfg.ntrain_iters"):
+            assert overrides[path] == str(cem[path]), (cmd, path)
+        per, npart = int(overrides["ctrl_cfg.per"]), int(overrides["ctrl_cfg.prop_cfg.npart"])
+        popsize = int(overrides["ctrl_cfg.opt_cfg.cfg.popsize"])
+        candidates = _icem_candidates(popsize) if opt == "iCEM" else popsize
+        rows = candidates * npart * horizon[env] / per
+        cem_candidates = cem["ctrl_cfg.opt_cfg.cfg.popsize"] * cem["ctrl_cfg.opt_cfg.cfg.max_iters"]
+        cem_rows = cem_candidates * npart * horizon[env] / per
+        share = 1 / 3 if opt == "iCEM" else 1.0
+        assert abs(rows / cem_rows - share) < 0.01 * share, (cmd, rows, cem_rows)
+        assert "num_elites" not in cmd and "max_iters" not in cmd  # the authors' defaults
 
 
 def test_dryrun_quick_preset_has_its_own_results_root(dry_runs: dict) -> None:

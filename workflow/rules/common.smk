@@ -90,9 +90,10 @@ def check_names(cfg):
             *cfg["grid"]["env"],
             *cfg.get("gp_baselines", {}).get("env", []),
             *cfg["env_overrides"],
+            *(env for by_env in cfg["opt_overrides"].values() for env in by_env),
             *cfg["resources"],
         ],
-        "opt": cfg["grid"]["opt"],
+        "opt": [*cfg["grid"]["opt"], *cfg["opt_overrides"]],
     }
     known = {"env": ENVS, "opt": OPTS}
     for key, names in named.items():
@@ -179,11 +180,13 @@ def override_applies(path, model):
     return not path.startswith(GP_ONLY if model != "GP" else NETWORK_ONLY)
 
 
-def cell_overrides(env, model="PE"):
-    """Return the {path: value} overrides of a run of `model` on `env`: global, then per-env on
-    top, without those that do not exist for `model`."""
+def cell_overrides(env, model="PE", opt="CEM"):
+    """Return the {path: value} overrides of a run of `model` with optimizer `opt` on `env`:
+    global, then per-env, then per optimizer and env on top, without those that do not exist
+    for `model`."""
     merged = dict(config["overrides"])
     merged.update(config["env_overrides"].get(env, {}))
+    merged.update(config["opt_overrides"].get(opt, {}).get(env, {}))
     return {k: v for k, v in sorted(merged.items()) if override_applies(k, model)}
 
 
@@ -191,7 +194,8 @@ def train_args(wildcards):
     """Return the `-o PATH VALUE ...` arguments of the cell, shell-quoted."""
     check_method(wildcards.model, wildcards.prop)
     args = []
-    for path, value in cell_overrides(wildcards.env, wildcards.model).items():
+    overrides = cell_overrides(wildcards.env, wildcards.model, wildcards.opt)
+    for path, value in overrides.items():
         args += ["-o", path, format_override(value)]
     return shlex.join(args)
 
