@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pets.config.registry import MODEL_TYPES, optimizers, propagations
+from pets.config.registry import BUILTIN_PROPAGATIONS, MODEL_TYPES, optimizers, propagations
 from pets.envs.registry import task_names
 from pets.errors import ConfigError
 
 MODEL_ORDER = MODEL_TYPES  # GP: the paper's baselines, last
-PROP_ORDER = tuple(propagations(plugins=False))  # the paper's five (method colours, sort)
+PROP_ORDER = BUILTIN_PROPAGATIONS  # the paper's five (method colours, sort)
 FACTORS = ("env", "model", "prop", "opt")
 
 

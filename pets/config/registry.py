@@ -278,3 +278,8 @@ register_optimizer(
         "MPPI", MPPICfg, "pets.planning.mppi:MPPIOptimizer", "MPPI as in PDDM: filtered noise"
     )
 )
+
+#: What pets itself registers (plugins may add more): the paper's five propagation methods and
+#: the optimizers above, in registration order.
+BUILTIN_PROPAGATIONS: tuple[str, ...] = tuple(_PROPAGATIONS)
+BUILTIN_OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)

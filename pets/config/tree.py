@@ -8,20 +8,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pets.config.registry import (
+    BUILTIN_OPTIMIZERS,
+    BUILTIN_PROPAGATIONS,
     MODEL_TYPES,
     allowed_props,
     get_propagation,
-    optimizers,
-    propagations,
 )
 from pets.envs.registry import PAPER_TASKS
 
 # The paper's tasks and methods as registered when pets loads (tests and docs enumerate them);
 # validation and parsing ask the registries, which plugins may extend.
 ENV_NAMES = PAPER_TASKS
-PROP_TYPES = tuple(propagations(plugins=False))
-OPT_TYPES = tuple(optimizers(plugins=False))
-ALLOWED_PROPS = {model: allowed_props(model, plugins=False) for model in MODEL_TYPES}
+PROP_TYPES = BUILTIN_PROPAGATIONS
+OPT_TYPES = BUILTIN_OPTIMIZERS
+ALLOWED_PROPS = {
+    model: tuple(p for p in allowed_props(model, plugins=False) if p in PROP_TYPES)
+    for model in MODEL_TYPES
+}
 CA_KEYS = ("model-type", "prop-type", "opt-type")
 # float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32;
 # or bf16 for the planner's ensemble layers where the hardware has bf16 units (pets.util.precision).
