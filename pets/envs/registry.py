@@ -4,8 +4,8 @@ A task is one module (its gymnasium env and its planning-side `Task`, `pets/envs
 plus one `TaskSpec` here, registered with `register_task`. Everything else derives from the
 registry instead of naming tasks: the config defaults and validation, the CLI, the analysis
 (env order, labels, references, random-policy margins), the figures, the benchmarks and the
-workflow (`workflow/rules/common.smk` imports this module; the schema's env list is held equal
-to it by a test). Per-task defaults are the original's `dmbrl/config/<env>.py` values
+workflow (`workflow/rules/common.smk` imports this module and checks the grid's tasks against
+it; the schema only shapes the names). Per-task defaults are the original's `dmbrl/config/<env>.py` values
 (`docs/spec/pets-facts.md` §4.1, §4.2); references are `docs/spec/pets-facts.md` §10.
 """
 
