@@ -5,8 +5,9 @@ plus one `TaskSpec` here, registered with `register_task`. Everything else deriv
 registry instead of naming tasks: the config defaults and validation, the CLI, the analysis
 (env order, labels, references, random-policy margins), the figures, the benchmarks and the
 workflow (`workflow/rules/common.smk` imports this module and checks the grid's tasks against
-it; the schema only shapes the names). Per-task defaults are the original's `dmbrl/config/<env>.py` values
-(`docs/spec/pets-facts.md` §4.1, §4.2); references are `docs/spec/pets-facts.md` §10.
+it; the schema only shapes the names). Per-task defaults are the original's
+`dmbrl/config/<env>.py` values (`docs/spec/pets-facts.md` §4.1, §4.2); references are
+`docs/spec/pets-facts.md` §10.
 """
 
 from __future__ import annotations
