@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from rounding import SD_MULTIPLE, forward_bound, forward_error_sd, max_relative
-from tiny_runs import tiny_cartpole_run
+from tiny_runs import TINY
 
 from pets.cli import main
 from pets.config import ConfigError, build_config
@@ -149,11 +149,21 @@ def test_every_replan_of_a_bf16_run_sees_the_trained_weights(
         return act(self, obs)
 
     monkeypatch.setattr(MPC, "act", checked_act)
-    stored = tiny_cartpole_run(tmp_path, "-threads", "1", "-precision", "bf16")
+    # Three training calls, so iterations 2 and 3 plan after a training that followed the
+    # copies' creation (with one, the copies are made after the only training and cannot go
+    # stale).
+    iters = [("exp_cfg.exp_cfg.ntrain_iters", "3")]
+    tiny = [item for path, value in [*TINY, *iters] for item in ("-o", path, value)]
+    argv = ["mbexp", "-env", "cartpole", "-device", "cpu", "-threads", "1", "-precision", "bf16"]
+    assert main([*argv, "-outdir", str(tmp_path), *tiny]) == 0
+    stored = runlog.read_config(tmp_path / runlog.CONFIG_FILE)
     assert stored["precision"] == "bf16"
-    assert checked and all(n == 4 for n in checked)  # 3 hidden layers and the output layer
+    assert all(n == 4 for n in checked)  # 3 hidden layers and the output layer
+    assert len(checked) > 2 * 4  # re-plans of iterations 2 and 3 (4 steps each) were checked
     (tmp_path / runlog.LOGS_FILE).unlink()  # resumed with fp32: the run's record is kept
-    assert tiny_cartpole_run(tmp_path, "-threads", "1", "-precision", "fp32")["precision"] == "bf16"
+    fp32 = [*argv[:-1], "fp32"]
+    assert main([*fp32, "-outdir", str(tmp_path), *tiny]) == 0
+    assert runlog.read_config(tmp_path / runlog.CONFIG_FILE)["precision"] == "bf16"
 
 
 @pytest.mark.parametrize(
