@@ -218,24 +218,13 @@ def build_config(
 
 def override_rows() -> list[tuple[str, str, str]]:
     """The `-o` paths as (path, type, help) rows, in the original's tree order."""
-    classes = [
-        (prefix, spec.config)
+    helps = {
+        f"{prefix}.{f.name}": f.metadata.get("help", "")
         for prefix, cls in _LEAF_CLASSES
-        for spec in (optimizers().values() if prefix == OPT_CFG_PREFIX else ())
-    ] + [(prefix, cls) for prefix, cls in _LEAF_CLASSES if prefix != OPT_CFG_PREFIX]
-    helps: dict[str, str] = {}
-    for prefix, cls in classes:
-        if prefix == OPT_CFG_PREFIX:
-            continue
-        for f in dataclasses.fields(cls):
-            helps.setdefault(f"{prefix}.{f.name}", f.metadata.get("help", ""))
-    helps |= _optimizer_helps()
-    kinds: dict[Callable[[str], Any], str] = {
-        _int: "int",
-        _float: "float",
-        _bool: "bool",
-        _str: "str",
-    }
+        if prefix != OPT_CFG_PREFIX
+        for f in dataclasses.fields(cls)
+    } | _optimizer_helps()
+    kinds = {convert: kind.__name__ for kind, convert in _CONVERTERS.items()}
     return [(path, kinds[convert], helps[path]) for path, convert in override_paths().items()]
 
 
@@ -261,7 +250,7 @@ def override_table(markdown: bool = False) -> str:
     return "\n".join(f"  {path:<{width}}  {kind:<5}  {text}" for path, kind, text in rows)
 
 
-_LEAF_CLASSES = (
+_LEAF_CLASSES: tuple[tuple[str, Any], ...] = (
     ("exp_cfg.sim_cfg", SimCfg),
     ("exp_cfg.exp_cfg", LoopCfg),
     ("exp_cfg.log_cfg", LogCfg),

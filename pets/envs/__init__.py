@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from pets.envs.registry import PAPER_TASKS, TaskSpec, get_task, load_plugins, task_names, tasks
+from pets.envs.registry import PAPER_TASKS, get_task, task_names, tasks
 
 #: The paper's four tasks (the registry may hold more: `task_names()`).
 ENV_NAMES = PAPER_TASKS
@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     import torch
 
     from pets.envs.base import Task
-
-
-def _entry(name: str) -> TaskSpec:
-    load_plugins()
-    return get_task(name)
 
 
 def register_envs() -> None:
@@ -51,7 +46,7 @@ def env_id(name: str) -> str:
     Raises:
         ConfigError: `name` is not a registered task.
     """
-    return _entry(name).env_id
+    return get_task(name).env_id
 
 
 def make_env(
@@ -67,7 +62,7 @@ def make_env(
     Raises:
         ConfigError: `name` is not a registered task.
     """
-    entry = _entry(name)
+    entry = get_task(name)
     register_envs()
     import gymnasium as gym
 
@@ -90,7 +85,7 @@ def make_task(
     Raises:
         ConfigError: `name` is not a registered task.
     """
-    entry = _entry(name)
+    entry = get_task(name)
     import torch
 
     cls = getattr(importlib.import_module(entry.module), entry.task_class)

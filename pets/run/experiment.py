@@ -277,8 +277,7 @@ class _Run:
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
             problem = f"does not fit this run ({type(err).__name__}: {first_line(err)})"
             raise DamagedFileError(path, problem, CHECKPOINT_REMEDY) from err
-        self.mpc.model_updated()  # the restored weights reach the planner's bf16 copies
-        return state
+        return state  # the planner's bf16 copies are made at its first re-plan, after this
 
     def checkpoint(self, state: RunState) -> None:
         payload = checkpoint_payload(state, self.model, self.optimizer, self.rngs, self.env)
