@@ -180,7 +180,7 @@ def override_applies(path, model):
     return not path.startswith(GP_ONLY if model != "GP" else NETWORK_ONLY)
 
 
-def cell_overrides(env, model="PE", opt="CEM"):
+def cell_overrides(env, model, opt):
     """Return the {path: value} overrides of a run of `model` with optimizer `opt` on `env`:
     global, then per-env, then per optimizer and env on top, without those that do not exist
     for `model`."""
