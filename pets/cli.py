@@ -19,7 +19,7 @@ from typing import NoReturn
 from pets import __version__
 from pets.config import MODEL_TYPES, optimizers, override_table, propagations
 from pets.config.registry import allowed_props
-from pets.envs.registry import load_plugins, task_names
+from pets.envs.registry import PAPER_TASKS, generic_defaults, load_plugins, task_names
 from pets.errors import ConfigError, RunLockedError, StopRequested, WriteError
 from pets.util.memory import keep_freed_memory
 from pets.util.stopping import stop_in, stop_on_signals
@@ -44,14 +44,36 @@ def _ca_help() -> str:
   prop-type   {", ".join(propagations())} (default TSinf)
   opt-type    {opts} (default CEM)
   valid methods: {methods}
+  reward      known (the env's own reward function, where pets has one) or learned (one more
+              model output); gymnasium envs only, default known where pets has it
+  termination known, learned (a Bernoulli classifier, trained once an episode has ended early),
+              never, or module:function (f(obs, act, next_obs) -> bool [M], batched torch);
+              gymnasium envs only, default known where pets has it, else learned
 
+{_generic_help()}
 override paths (-o PATH VALUE):
 """
 
 
+def _generic_help() -> str:
+    d = generic_defaults(0)
+    cem = d.optimizers["CEM"]
+    return (
+        "any other gymnasium id (or module:EnvName-vN, which imports module first) runs with:\n"
+        "  task_hor the env's TimeLimit; ntrain_iters "
+        f"{d.ntrain_iters}; plan_hor {d.plan_hor}; {d.hidden_layers} x {d.hidden_width} "
+        f"networks, lr {d.lr}; CEM popsize {cem['popsize']}, num_elites {cem['num_elites']}\n"
+        "  (the original's half-cheetah settings; change them with -o as usual)\n"
+    )
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     tasks = ", ".join(task_names())
-    p.add_argument("-env", "--env", required=True, help=f"a registered task: {tasks}")
+    p.add_argument(
+        "-env", "--env", required=True,
+        help=f"a registered task ({tasks}) or any gymnasium id with continuous spaces, "
+        "e.g. InvertedPendulum-v5 or mymodule:MyEnv-v0",
+    )  # fmt: skip
     p.add_argument(
         "-ca", "--ctrl_arg", "--ctrl-arg", dest="ca", nargs=2, action="append",
         metavar=("KEY", "VALUE"), default=[], help="controller argument (repeatable)",
@@ -120,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure training steps, re-plans or start-up time")
     p.add_argument("what", choices=("train", "plan", "startup"), help="what to measure")
-    p.add_argument("--env", nargs="+", default=list(task_names()), choices=task_names())
+    p.add_argument(
+        "--env", nargs="+", default=list(PAPER_TASKS),
+        help="tasks or gymnasium ids (default: the paper's four)",
+    )  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:<i>")
     p.add_argument(
         "--threads", nargs="+", type=int, metavar="N",

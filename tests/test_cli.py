@@ -21,7 +21,7 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 
 BAD_MBEXP = [
-    (["-env", "walker"], "-env 'walker' is not one of cartpole, reacher, pusher, halfcheetah"),
+    (["-env", "walker"], "-env 'walker' is not one of cartpole, reacher, pusher, halfcheetah, "),
     (["-env", "cartpole", "-ca", "model_type", "PE"], "unknown -ca key 'model_type'"),
     (["-env", "cartpole", "-ca", "prop-type", "TS"], "'TS' is not one of E, DS, TS1, TSinf, MM"),
     (

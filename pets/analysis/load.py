@@ -29,6 +29,7 @@ from pets.analysis.tidy import (
     categorize,
     empty_frame,
 )
+from pets.config.labels import model_label
 from pets.envs.registry import tasks
 from pets.errors import ConfigError, DamagedFileError
 from pets.run.runlog import (
@@ -83,6 +84,7 @@ class RunInfo:
     ninit_rollouts: int = 1
     nrollouts_per_iter: int = 1
     neval: int = 1
+    lengths: tuple[int, ...] | None = None  # steps of each logged rollout (logs.mat `lengths`)
 
     @property
     def method(self) -> str:
@@ -90,9 +92,17 @@ class RunInfo:
         return f"{self.model}-{self.prop}"
 
     def env_steps(self, iteration: np.ndarray) -> np.ndarray:
-        """Env steps taken by the end of each (1-based) iteration, random rollouts included."""
+        """Env steps taken by the end of each (1-based) iteration, random rollouts included.
+
+        Counted from the rollouts' `lengths` where logs.mat has them (episodes that end early),
+        else as the original: every rollout takes `task_hor` steps.
+        """
+        rollouts = self.ninit_rollouts + iteration * self.nrollouts_per_iter
+        if self.lengths is not None and len(self.lengths) >= int(np.max(rollouts, initial=0)):
+            steps = np.concatenate([[0], np.cumsum(self.lengths, dtype=np.int64)])
+            return steps[rollouts]
         assert self.task_hor is not None, "task_hor is resolved before steps are counted"
-        return (self.ninit_rollouts + iteration * self.nrollouts_per_iter) * self.task_hor
+        return rollouts * self.task_hor
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,9 @@ def _factors_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
         value = next((v for v in (_lookup(config, k) for k in keys) if v is not None), None)
         if value is not None:
             out[factor] = value
+    if "model" in out and "env" in out:  # a learned reward or termination marks the model
+        reward, termination = config.get("reward", "known"), config.get("termination", "known")
+        out["model"] = model_label(str(out["model"]), str(out["env"]), reward, termination)
     return out
 
 
@@ -240,8 +253,8 @@ def run_info(run_dir: Path, config: Mapping[str, Any] | None) -> RunInfo:
 # --- logs.mat and progress.csv -----------------------------------------------------------------
 
 
-def read_logs(path: Path) -> tuple[np.ndarray, int]:
-    """`pets.run.runlog.read_log_returns` of a run's `logs.mat`: its returns and T."""
+def read_logs(path: Path) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """`pets.run.runlog.read_log_returns` of a run's `logs.mat`: returns, T and lengths."""
     return read_log_returns(path, remedy=AGGREGATE_REMEDY)
 
 
@@ -330,10 +343,12 @@ def read_run(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         DamagedFileError: a missing, truncated or corrupt file, named in the message.
     """
     run_dir = Path(run_dir)
-    returns, task_hor = read_logs(run_dir / LOGS_FILE)
+    returns, task_hor, lengths = read_logs(run_dir / LOGS_FILE)
     info = run_info(run_dir, read_config(run_dir))
     if info.task_hor is None:
         info = dataclasses.replace(info, task_hor=task_hor)
+    if lengths is not None:
+        info = dataclasses.replace(info, lengths=tuple(int(n) for n in lengths))
     rows = _return_rows(info, returns, run_dir / LOGS_FILE)
     return rows, read_progress(info)
 

@@ -38,12 +38,14 @@ from pets.analysis.reference import (
 )
 from pets.analysis.reference import references as reference_table
 from pets.analysis.tidy import RUN_KEYS
+from pets.envs.registry import tasks
 
 BOOTSTRAP_SEED = 0
 # A cell has learned when its seed-mean final max-so-far lies this many random-policy SDs above
 # the random mean: a random policy's own best of 20 episodes lies 2.3-2.6 SDs above it on the
 # four tasks, and the CPU evidence runs, the least of them half-cheetah after 10 trials, 6.4.
 LEARNED_MARGIN_SD = 5.0
+CEILING_FRACTION = 0.75  # of the way to a task's best possible return, where 5 SD lie beyond it
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_METHOD = "percentile"
 CONFIDENCE = 0.95
@@ -336,14 +338,34 @@ def verdict_lines(summary: pd.DataFrame) -> list[str]:
         if pd.isna(r.margin_sd):
             lines.append(f"{cell}: no verdict ({best}, {seeds}; no random-policy returns)")
             continue
-        learned = r.margin_sd >= LEARNED_MARGIN_SD
+        needed, why = learned_margin(str(r.env), r.random_return_mean, r.random_return_sd)
+        learned = r.margin_sd >= needed
         lines.append(
             f"{cell}: {'learned' if learned else 'NOT learned'} ({best}, {seeds}, "
             f"{_num(r.margin_sd, '.1f')} SD above a random policy's "
             f"{_num(r.random_return_mean, '.1f')} ± {_num(r.random_return_sd, '.1f')}; learned "
-            f"means at least {LEARNED_MARGIN_SD:g} SD)"
+            f"means at least {needed:.3g} SD{why})"
         )
     return lines
+
+
+def learned_margin(env: str, random_mean: float, random_sd: float) -> tuple[float, str]:
+    """The margin (in random SDs) that counts as learned on `env`, and why if not the usual.
+
+    `LEARNED_MARGIN_SD`, unless the task's best possible return
+    (`TaskSpec.best_possible_return`) lies closer than that to the random mean (Pendulum-v1:
+    its random starts spread the random returns so widely that a perfect policy is 3.9 SD
+    above them): then `CEILING_FRACTION` of the way from the random mean to that best.
+    """
+    spec = tasks().get(env)
+    if spec is None or spec.best_possible_return is None:
+        return LEARNED_MARGIN_SD, ""
+    reach = (spec.best_possible_return - random_mean) / random_sd
+    if CEILING_FRACTION * reach >= LEARNED_MARGIN_SD:
+        return LEARNED_MARGIN_SD, ""
+    best = spec.best_possible_return
+    why = f", {CEILING_FRACTION:g} of the way to the best possible return {best:g} ({reach:.2f} SD)"
+    return CEILING_FRACTION * reach, why
 
 
 def metrics(summary: pd.DataFrame, *, n_runs: int) -> dict[str, Any]:

@@ -57,6 +57,8 @@ from pets.config.validation import (
     check_combination,
     check_device,
     check_precision,
+    check_task_choices,
+    check_termination,
     check_threads,
     validate,
 )
@@ -93,6 +95,8 @@ __all__ = [
     "check_combination",
     "check_device",
     "check_precision",
+    "check_task_choices",
+    "check_termination",
     "check_threads",
     "default_config",
     "from_dict",

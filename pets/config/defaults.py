@@ -11,6 +11,7 @@ from pets.config.tree import (
     ExpCfg,
     LoopCfg,
     ModelInitCfg,
+    ModelTrainCfg,
     OptCfg,
     PropCfg,
     SimCfg,
@@ -27,6 +28,8 @@ def default_config(
     opt_type: str = "CEM",
     seed: int = 0,
     device: str = "auto",
+    reward: str | None = None,
+    termination: str | None = None,
 ) -> Config:
     """Build the original's default configuration of `env` for one method.
 
@@ -37,6 +40,8 @@ def default_config(
         opt_type: a registered optimizer (CEM, Random, ...).
         seed: drives torch, numpy and the environment.
         device: auto, cpu, cuda or cuda:<i>.
+        reward, termination: a gymnasium env's `-ca reward` / `-ca termination` (None: what
+            pets knows for the env, else learned).
 
     Returns:
         The validated configuration.
@@ -44,7 +49,8 @@ def default_config(
     Raises:
         ConfigError: an unknown name or an invalid combination.
     """
-    d = get_task(env).defaults
+    task = get_task(env)
+    d = task.defaults
     check_choice("model-type", model_type, MODEL_TYPES)
     prop = get_propagation(prop_type)
     optimizer = get_optimizer(opt_type)
@@ -54,9 +60,11 @@ def default_config(
         env=env,
         seed=seed,
         device=device,
+        reward=task.default_reward if reward is None else reward,
+        termination=task.default_termination if termination is None else termination,
         exp_cfg=ExpCfg(
             sim_cfg=SimCfg(task_hor=d.task_hor),
-            exp_cfg=LoopCfg(ntrain_iters=d.ntrain_iters),
+            exp_cfg=LoopCfg(ntrain_iters=d.ntrain_iters, ninit_rollouts=d.ninit_rollouts),
         ),
         ctrl_cfg=CtrlCfg(
             prop_cfg=PropCfg(
@@ -65,6 +73,7 @@ def default_config(
                 npart=1 if prop.single_particle else 20,
                 # PETS: DE under TS uses the means only, read-only (default.py).
                 ign_var=model_type == "DE" and prop.per_member,
+                model_train_cfg=ModelTrainCfg(epochs=d.epochs),
                 model_init_cfg=ModelInitCfg(
                     model_type=model_type,
                     num_nets=DEFAULT_ENSEMBLE_SIZE if ensemble else 1,

@@ -12,6 +12,7 @@ from pets.config.defaults import default_config
 from pets.config.registry import MODEL_TYPES, optimizers, propagations
 from pets.config.tree import (
     CA_KEYS,
+    REWARDS,
     Config,
     CtrlCfg,
     CtrlLogCfg,
@@ -27,6 +28,7 @@ from pets.config.validation import (
     check_choice,
     check_device,
     check_precision,
+    check_termination,
     check_threads,
     validate,
 )
@@ -35,7 +37,7 @@ from pets.errors import ConfigError
 
 
 def parse_ca(pairs: Iterable[tuple[str, str]] | None) -> dict[str, str]:
-    """Turn `-ca KEY VALUE` pairs into `{model_type, prop_type, opt_type}` keyword arguments.
+    """Turn `-ca KEY VALUE` pairs into `default_config` keyword arguments (`model_type`, ...).
 
     Raises:
         ConfigError: an unknown key or value.
@@ -45,8 +47,12 @@ def parse_ca(pairs: Iterable[tuple[str, str]] | None) -> dict[str, str]:
         "model-type": MODEL_TYPES,
         "prop-type": tuple(propagations()),
         "opt-type": tuple(optimizers()),
+        "reward": REWARDS,
     }
     for key, value in pairs or ():
+        if key == "termination":
+            out[key] = check_termination(value)
+            continue
         if key not in allowed:
             raise ConfigError(f"unknown -ca key {key!r}; allowed keys: {', '.join(CA_KEYS)}")
         out[key.replace("-", "_")] = check_choice(f"-ca {key}", value, allowed[key])

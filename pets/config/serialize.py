@@ -21,6 +21,7 @@ from pets.config.tree import (
     SimCfg,
 )
 from pets.config.validation import validate
+from pets.envs.registry import get_task
 
 
 def _plain(obj: Any) -> Any:
@@ -39,8 +40,14 @@ def to_dict(cfg: Config) -> dict[str, Any]:
         # Networks have no inducing points; leaving the key out keeps their config.yaml as it
         # was before the GP existed, so runs started earlier still resume.
         del init["num_inducing_points"]
+    extra = {}
+    if get_task(cfg.env).gym is not None:
+        # Only gymnasium envs choose these; the paper tasks' config.yaml stays as it was, so
+        # runs started before they existed still resume.
+        extra = {"reward": cfg.reward, "termination": cfg.termination}
     head = {
         "env": cfg.env,
+        **extra,
         "seed": cfg.seed,
         "device": cfg.device,
         "threads": cfg.threads,

@@ -25,7 +25,11 @@ ALLOWED_PROPS = {
     model: tuple(p for p in allowed_props(model, plugins=False) if p in PROP_TYPES)
     for model in MODEL_TYPES
 }
-CA_KEYS = ("model-type", "prop-type", "opt-type")
+CA_KEYS = ("model-type", "prop-type", "opt-type", "reward", "termination")
+# A gymnasium env's reward: its known function (where pets has one) or a learned model output;
+# its termination: known, learned, never, or a user's "module:function" (pets.envs.gym_task).
+REWARDS = ("known", "learned")
+TERMINATIONS = ("known", "learned", "never")
 # float32 matmuls of the planner and the trainer on CUDA: full fp32 (the original's), or TF32;
 # or bf16 for the planner's ensemble layers where the hardware has bf16 units (pets.util.precision).
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -148,6 +152,8 @@ class Config:
 
     `threads` is torch's intra-op thread count; None means every core the process may use
     (`pets mbexp` resolves it to that number, so the run's config.yaml records it).
+    `reward` and `termination` say how a gymnasium env's rewards and episode ends are predicted
+    (`-ca reward`, `-ca termination`; the paper's tasks have their own cost and never end early).
     `precision` is how CUDA runs the float32 matmuls of planning and training: `fp32` (default,
     faithful) or `tf32` (opt-in; no effect on the CPU), or `bf16`: the planner's TSinf ensemble
     layers in bf16 on a CPU or GPU with bf16 units, training in fp32 (`pets.util.precision`).
@@ -160,6 +166,8 @@ class Config:
     device: str = "auto"
     threads: int | None = None
     precision: str = "fp32"
+    reward: str = "known"
+    termination: str = "known"
 
     @property
     def model_type(self) -> str:

@@ -16,7 +16,7 @@ from pets.config.registry import (
     get_propagation,
     propagations,
 )
-from pets.config.tree import PRECISIONS, Config
+from pets.config.tree import PRECISIONS, REWARDS, TERMINATIONS, Config
 from pets.envs.registry import get_task
 from pets.errors import ConfigError
 
@@ -27,6 +27,46 @@ def check_choice(key: str, value: str, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise ConfigError(f"{key} {value!r} is not one of {', '.join(allowed)}")
     return value
+
+
+_FUNCTION_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def check_termination(value: str) -> str:
+    """Return `value` if it is known, learned, never or `module:function`; else raise."""
+    if value not in TERMINATIONS and not _FUNCTION_RE.match(value):
+        raise ConfigError(
+            f"-ca termination {value!r} is not one of {', '.join(TERMINATIONS)} or module:function"
+        )
+    return value
+
+
+def check_task_choices(env: str, reward: str, termination: str) -> None:
+    """Check `-ca reward` and `-ca termination` against what pets knows of the env.
+
+    Raises:
+        ConfigError: a paper task asked for anything but its own cost, or "known" asked for
+            where pets has no function.
+    """
+    spec = get_task(env)
+    check_choice("-ca reward", reward, REWARDS)
+    check_termination(termination)
+    if spec.gym is None:
+        if (reward, termination) != ("known", "known"):
+            raise ConfigError(
+                f"-env {env} plans with the paper's cost and never ends early: -ca reward and "
+                "-ca termination apply to gymnasium envs only"
+            )
+        return
+    if reward == "known" and spec.gym.reward is None:
+        raise ConfigError(
+            f"-ca reward known: pets has no reward function for {env!r}; use -ca reward learned"
+        )
+    if termination == "known" and spec.default_termination != "known":
+        raise ConfigError(
+            f"-ca termination known: pets has no termination function for {env!r}; use "
+            "-ca termination learned, never or module:function"
+        )
 
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -88,7 +128,7 @@ def validate(cfg: Config) -> None:
     Raises:
         ConfigError: the first problem found.
     """
-    get_task(cfg.env)
+    check_task_choices(cfg.env, cfg.reward, cfg.termination)
     check_device(cfg.device)
     if cfg.seed < 0:
         raise ConfigError(f"-seed must be a non-negative integer, got {cfg.seed}")

@@ -24,10 +24,12 @@ from pets.errors import ConfigError
 __all__ = [
     "PAPER_TASKS",
     "PLUGINS_VARIABLE",
+    "GymFacts",
     "RandomPolicyReturns",
     "Reference",
     "TaskDefaults",
     "TaskSpec",
+    "generic_defaults",
     "get_task",
     "load_plugins",
     "register_task",
@@ -78,38 +80,86 @@ class TaskDefaults:
     weight_decays: tuple[float, ...]
     lr: float
     gp_inducing_points: int = 200  # GP_NINDUCING_POINTS of the original's config module
+    epochs: int = 5  # passes over the data per training call (the original's, every task)
+    ninit_rollouts: int = 1  # random rollouts before the first training (the original's)
     optimizers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GymFacts:
+    """How pets plans on a gymnasium env it does not define (`docs/spec/any-env.md` §2).
+
+    The model predicts the change of the observation; the cost of a step is minus its reward.
+
+    Attributes:
+        reward: `"module:function"` computing gymnasium's reward from (obs, act, next_obs),
+            batched in torch; None: the reward is learned (one more model output).
+        termination: `"module:function"` giving gymnasium's `terminated` from (obs, act,
+            next_obs); None: the env never terminates, or (for an env pets does not know) it is
+            learned or given with `-ca termination module:function`.
+        terminates: whether the env can end an episode early (known tasks; None: unknown).
+        make_kwargs: keyword arguments of `gymnasium.make` (e.g. to put the x position into the
+            observation, which the forward reward needs).
+        hidden_columns: leading observation columns kept out of the model's input (positions
+            that the dynamics do not depend on; their change is still predicted).
+    """
+
+    reward: str | None = None
+    termination: str | None = None
+    terminates: bool | None = None
+    make_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    hidden_columns: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class TaskSpec:
     """One task: its names, where its code lives, its defaults and its reference numbers.
 
+    A paper task is defined by pets (`module`, `env_class`, `task_class`); any other task is a
+    gymnasium env (`gym`), planned on through `pets.envs.gym_task.GymTask`.
+
     Attributes:
-        name: the short name used by `-env`, the workflow and the tables (e.g. `"pusher"`).
-        env_id: its gymnasium id, registered by `pets.envs.register_envs`.
-        module: the module holding the env and task classes.
+        name: the name used by `-env`, the workflow and the tables (e.g. `"pusher"`, or a
+            gymnasium id such as `"Hopper-v5"` or `"mymodule:MyEnv-v0"`).
+        env_id: its gymnasium id (the paper tasks': registered by `pets.envs.register_envs`).
+        module: the module holding the env and task classes (paper tasks).
         env_class, task_class: their names in `module`.
+        gym: the facts of a gymnasium env that pets plans on with `GymTask`.
         label: the name figures print.
         defaults: the original's settings for this task.
         reference: the original's return to compare with (None: no comparison).
         random_policy: a random policy's returns, the scale of the learning margin.
+        best_possible_return: the best return any policy can reach (None: not bounded, or
+            not needed), where the learning margin needs it (`pets.analysis.tables.learned_margin`).
     """
 
     name: str
     env_id: str
-    module: str
-    env_class: str
-    task_class: str
     label: str
     defaults: TaskDefaults
+    module: str | None = None
+    env_class: str | None = None
+    task_class: str | None = None
+    gym: GymFacts | None = None
     reference: Reference | None = None
     random_policy: RandomPolicyReturns | None = None
+    best_possible_return: float | None = None
 
     @property
     def horizon(self) -> int:
         """Steps per episode (the TimeLimit the env is registered with)."""
         return self.defaults.task_hor
+
+    @property
+    def default_reward(self) -> str:
+        """`-ca reward`'s default: "known" where pets has the reward, else "learned"."""
+        return "learned" if self.gym is not None and self.gym.reward is None else "known"
+
+    @property
+    def default_termination(self) -> str:
+        """`-ca termination`'s default: "known" where pets knows it, else "learned"."""
+        known = self.gym is None or self.gym.termination is not None or self.gym.terminates is False
+        return "known" if known else "learned"
 
 
 _TASKS: dict[str, TaskSpec] = {}
@@ -177,15 +227,50 @@ def task_names() -> tuple[str, ...]:
 
 
 def get_task(name: str) -> TaskSpec:
-    """The task registered as `name`.
+    """The task registered as `name`, or the gymnasium env of that id (registered on first use).
+
+    A name that is not registered is looked up as a gymnasium id (`pets.envs.gym_ids`, which
+    imports gymnasium and, for `module:Env-vN`, the user's module); its defaults are
+    `generic_defaults` with the env's own TimeLimit.
 
     Raises:
-        ConfigError: no such task; the message lists the registered ones.
+        ConfigError: neither a registered task nor a usable gymnasium id; one line says why.
     """
     load_plugins()
     if name not in _TASKS:
-        raise ConfigError(f"-env {name!r} is not one of {', '.join(_TASKS)}")
+        from pets.envs.gym_ids import describe_gym_env  # imports gymnasium: only when needed
+
+        register_task(describe_gym_env(name, registered=tuple(_TASKS)))
     return _TASKS[name]
+
+
+def generic_defaults(task_hor: int, *, ninit_rollouts: int = 1) -> TaskDefaults:
+    """The settings of a task without its own (every gymnasium env but the paper's four).
+
+    The original's half-cheetah settings (its most general task: 1000 steps, 17-D observation)
+    with the env's own episode length, and 25 training epochs instead of 5: the original's
+    tasks start from at least 150 random steps, an env that ends early (a falling pendulum) from
+    a handful, and 5 passes over a handful of rows leave the model's variance at its initial
+    size, wide enough to predict a fall at every step (`docs/spec/any-env.md` §5). Every value
+    can be changed with `-o` as usual.
+
+    Args:
+        task_hor: the env's TimeLimit.
+        ninit_rollouts: random rollouts before the first training (more for envs whose random
+            episodes end after a few steps).
+    """
+    return TaskDefaults(
+        task_hor=task_hor,
+        epochs=25,
+        ninit_rollouts=ninit_rollouts,
+        ntrain_iters=100,
+        plan_hor=30,
+        hidden_layers=4,
+        hidden_width=200,
+        weight_decays=(2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
+        lr=1e-3,
+        optimizers={"CEM": {"popsize": 500, "num_elites": 50}, "Random": {"popsize": 2500}},
+    )
 
 
 # --- the paper's four tasks (docs/spec/pets-facts.md §4.1, §4.2, §10) -------------------------
@@ -311,3 +396,6 @@ register_task(
 
 #: The paper's four tasks, in its order (what the paper grid and its tables cover).
 PAPER_TASKS: tuple[str, ...] = tuple(_TASKS)
+
+# gymnasium's standard tasks whose rewards and terminations pets knows (after the paper's four).
+import pets.envs.gym_registry  # noqa: E402, F401  (registers them; strings only, no gymnasium)

@@ -29,6 +29,7 @@ __all__ = [
     "Optimizer",
     "PlanningTask",
     "StatefulOptimizer",
+    "TransitionTask",
     "action_bounds",
     "candidate_costs",
     "model_device_dtype",
@@ -52,6 +53,21 @@ class PlanningTask(Protocol):
     def obs_cost(self, obs: Tensor) -> Tensor: ...
     def ac_cost(self, act: Tensor) -> Tensor: ...
     def update_goal(self, env: object) -> None: ...
+
+
+@runtime_checkable
+class TransitionTask(Protocol):
+    """A task scored per transition (a gymnasium env's `GymTask`): minus its reward, and where
+    the env can end an episode, whether each transition ends it."""
+
+    terminates: bool
+
+    def obs_preproc(self, obs: Tensor) -> Tensor: ...
+    def obs_postproc(self, obs: Tensor, pred: Tensor) -> Tensor: ...
+    def transition_cost(
+        self, obs: Tensor, act: Tensor, next_obs: Tensor, pred: Tensor
+    ) -> Tensor: ...
+    def transition_terminated(self, obs: Tensor, act: Tensor, next_obs: Tensor) -> Tensor: ...
 
 
 class Optimizer(Protocol):
@@ -143,6 +159,8 @@ def candidate_costs(
     Returns:
         [N] candidate costs.
     """
+    if isinstance(task, TransitionTask):
+        return _transition_costs(task, model, propagation, obs, actions, generator)
     n, h, a = actions.shape
     p = propagation.npart
     state = obs.expand(n * p, -1)  # [d] -> [M, d]
@@ -154,6 +172,42 @@ def candidate_costs(
         total.add_(task.obs_cost(state).view(n, p)).add_(ac_costs[:, t : t + 1])  # [M] -> [N, P]
     total.masked_fill_(total.isnan(), NAN_COST)
     return total.mean(dim=1)  # [N, P] -> [N]
+
+
+def _transition_costs(
+    task: TransitionTask,
+    model: DynamicsModel,
+    propagation: Propagation,
+    obs: Tensor,
+    actions: Tensor,
+    generator: torch.Generator,
+) -> Tensor:
+    """`candidate_costs` of a task scored per transition (`docs/spec/any-env.md` §3).
+
+    A particle's total is `Σ_t −r(s_t, a_t, s_{t+1})`, where r is the env's reward function or
+    the model's reward output; a particle stops collecting after the transition the task's
+    termination function says ends the episode (that transition's reward still counts, as the
+    env returns it). NaN totals and the mean over particles are as in `candidate_costs`.
+    """
+    n, h, _ = actions.shape
+    p = propagation.npart
+    state = obs.expand(n * p, -1)  # [d] -> [M, d]
+    total = torch.zeros(n * p, device=actions.device, dtype=actions.dtype)  # [M]
+    alive = torch.ones(n * p, device=actions.device, dtype=actions.dtype)  # [M], 1 until it ends
+    for t in range(h):
+        act = actions[:, t].repeat_interleave(p, dim=0)  # [N, a] -> [M, a], candidate-major
+        pred = propagation.propagate(model, task.obs_preproc(state), actions[:, t], generator)
+        nxt = task.obs_postproc(state, pred)  # [M, d]
+        cost = task.transition_cost(state, act, nxt, pred)  # [M]
+        if task.terminates:
+            # A where, not alive · cost: the NaN cost of an ended particle must not count.
+            total.add_(torch.where(alive > 0, cost, 0.0))
+            alive.mul_(~task.transition_terminated(state, act, nxt))
+        else:
+            total.add_(cost)
+        state = nxt
+    total.masked_fill_(total.isnan(), NAN_COST)
+    return total.view(n, p).mean(dim=1)  # [M] -> [N, P] -> [N]
 
 
 def predict_trajectories(

@@ -2,8 +2,8 @@
 
 The policy is the one a run starts with (`pets.run.rollout.RandomPolicy`, uniform in the action
 box, `docs/spec/pets-facts.md` §6.1), on the same env and episode length, so "far above random"
-means above what a run's own initial rollouts score. The recorded numbers live in
-`pets.analysis.reference` (`RANDOM_POLICY`); `tools/random_policy.py` regenerates them.
+means above what a run's own initial rollouts score (episodes end where the env ends them).
+The recorded numbers are each task's registry entry; `tools/random_policy.py` regenerates them.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import torch
 
 from pets.config import Config, get_optimizer
 from pets.models import Adam, Ensemble, SparseGP, make_optimizer
+from pets.models.termination import TerminationModel
 from pets.planning.mpc import MPC, action_bounds
 from pets.planning.propagation import Propagation
 from pets.util.precision import planning_dtype
@@ -182,6 +183,24 @@ def build_controller(
         npart=prop.npart,
         generator=generator,
     )
+
+
+TERMINATION_KEY = 4  # SeedSequence child of a run's seed for the termination model's weights
+
+
+def build_termination(cfg: Config, task: Any, device: torch.device) -> TerminationModel | None:
+    """The learned termination of `-ca termination learned`, handed to the task (else None).
+
+    Its initial weights come from its own stream (child TERMINATION_KEY of the run's seed), so
+    the dynamics model's draws are those of a run without it.
+    """
+    if cfg.termination != "learned":
+        return None
+    seq = np.random.SeedSequence(cfg.seed, spawn_key=(TERMINATION_KEY,))
+    generator = torch.Generator().manual_seed(int(seq.generate_state(1, dtype=np.uint64)[0] >> 1))
+    model = TerminationModel(task.obs_dim, task.act_dim, generator=generator).to(device)
+    task.set_termination(model.terminated)
+    return model
 
 
 def make_model_optimizer(model: Ensemble | SparseGP, lr: float) -> Adam | None:

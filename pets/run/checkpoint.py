@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from pets.models import Ensemble, SparseGP
+from pets.models.termination import TerminationModel
 from pets.run.building import Rngs
 from pets.run.runlog import Episode, ProgressRow
 from pets.util.torchfile import load_torch, require_keys, save_torch
@@ -36,7 +37,12 @@ class RunState:
 
 
 def checkpoint_payload(
-    state: RunState, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
+    state: RunState,
+    model: Ensemble | SparseGP,
+    optimizer: Any,
+    rngs: Rngs,
+    env: Any,
+    termination: TerminationModel | None = None,
 ) -> dict:
     return {
         "iteration": state.iteration,
@@ -46,6 +52,7 @@ def checkpoint_payload(
                 "actions": e.actions,
                 "rewards": e.rewards,
                 "plan_seconds": e.plan_seconds,
+                "terminated": e.terminated,
             }
             for e in state.episodes
         ],
@@ -58,6 +65,7 @@ def checkpoint_payload(
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "rngs": rngs.state(),
         "env_rng": env.unwrapped.np_random.bit_generator.state,
+        **({} if termination is None else {"termination": termination.state_dict()}),
     }
 
 
@@ -71,9 +79,16 @@ CHECKPOINT_REMEDY = (
 
 
 def restore_checkpoint(
-    ckpt: dict, model: Ensemble | SparseGP, optimizer: Any, rngs: Rngs, env: Any
+    ckpt: dict,
+    model: Ensemble | SparseGP,
+    optimizer: Any,
+    rngs: Rngs,
+    env: Any,
+    termination: TerminationModel | None = None,
 ) -> RunState:
     model.load_state_dict(ckpt["model"])
+    if termination is not None:
+        termination.load_state_dict(ckpt["termination"])
     if optimizer is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
     rngs.restore(ckpt["rngs"], iteration=int(ckpt["iteration"]))
@@ -84,6 +99,7 @@ def restore_checkpoint(
             actions=e["actions"].numpy(),
             rewards=e["rewards"].numpy(),
             plan_seconds=float(e["plan_seconds"]),
+            terminated=bool(e.get("terminated", False)),  # older checkpoints: never terminated
         )
         for e in ckpt["episodes"]
     ]

@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from pets import config as cfgmod
 from pets.config import Config
-from pets.envs import make_env, make_task
+from pets.envs import check_renders, make_env, make_task
+from pets.envs.registry import get_task
 from pets.errors import ConfigError, DamagedFileError
 from pets.models import (
     Ensemble,
@@ -37,6 +38,7 @@ from pets.run.building import (
     Rngs,
     build_controller,
     build_model,
+    build_termination,
     make_model_optimizer,
     make_rngs,
     seed_everything,
@@ -50,7 +52,14 @@ from pets.run.checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
-from pets.run.rollout import Policy, RandomPolicy, rollout, training_data, write_video
+from pets.run.rollout import (
+    Policy,
+    RandomPolicy,
+    rollout,
+    termination_data,
+    training_data,
+    write_video,
+)
 from pets.run.runlog import Episode, ProgressRow
 from pets.util.device import resolve_device
 from pets.util.precision import check_precision_supported, set_precision
@@ -104,10 +113,16 @@ def preflight(cfg: Config) -> Pretrained | None:
 
     Raises:
         ConfigError: CUDA asked for but absent, bf16 asked for on a device without bf16
-            units, or a model_dir without a saved model.
+            units, a user's termination function that cannot be loaded, or a model_dir without
+            a saved model.
         DamagedFileError: model_dir's model file is damaged or foreign.
     """
     check_precision_supported(cfg.precision, resolve_device(cfg.device))
+    if cfg.exp_cfg.log_cfg.nrecord > 0 and get_task(cfg.env).gym is not None:
+        check_renders(cfg.env)  # gymnasium's classic-control envs render only with pygame
+    if cfg.reward != "known" or cfg.termination not in ("known", "never", "learned"):
+        # A user's termination function, or a reward pets lacks: fail before a directory exists.
+        make_task(cfg.env, reward=cfg.reward, termination=cfg.termination)
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
     if not (init.load_model and init.model_dir):
         return None
@@ -145,10 +160,17 @@ class _Run:
         )
         self.env.reset(seed=cfg.seed)
         self.env.action_space.seed(cfg.seed)
-        self.task = make_task(cfg.env, device=self.device)
-        self.data_task = make_task(cfg.env, device="cpu", dtype=torch.float64)
+        self.task, self.data_task = (
+            make_task(
+                cfg.env, device=device, dtype=dtype, task_hor=sim.task_hor,
+                reward=cfg.reward, termination=cfg.termination,
+            )
+            for device, dtype in ((self.device, None), (torch.device("cpu"), torch.float64))
+        )  # fmt: skip
         init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
         self.model = build_model(cfg, self.task, self.device)
+        # After the model: it draws its initial weights from the global stream.
+        self.termination = build_termination(cfg, self.task, self.device)
         self.optimizer = make_model_optimizer(self.model, init.lr)
         if pretrained is not None and init.model_dir:
             self._load_pretrained(Path(init.model_dir) / runlog.MODEL_FILE, pretrained)
@@ -234,6 +256,9 @@ class _Run:
 
         with bar:
             report = self._fit(inputs, targets, on_step)
+        if self.termination is not None:
+            x, ended, _ = termination_data(state.episodes)
+            self.termination.fit(x, ended, generator=self.rngs.train)
         self.mpc.model_updated()  # the planner's bf16 weight copies follow every training call
         state.last_train_seconds = time.perf_counter() - start
         state.last_loss = float(report.epoch_losses[-1])
@@ -273,14 +298,18 @@ class _Run:
         """
         ckpt = load_checkpoint(path, CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY)
         try:
-            state = restore_checkpoint(ckpt, self.model, self.optimizer, self.rngs, self.env)
+            state = restore_checkpoint(
+                ckpt, self.model, self.optimizer, self.rngs, self.env, self.termination
+            )
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
             problem = f"does not fit this run ({type(err).__name__}: {first_line(err)})"
             raise DamagedFileError(path, problem, CHECKPOINT_REMEDY) from err
         return state  # the planner's bf16 copies are made at its first re-plan, after this
 
     def checkpoint(self, state: RunState) -> None:
-        payload = checkpoint_payload(state, self.model, self.optimizer, self.rngs, self.env)
+        payload = checkpoint_payload(
+            state, self.model, self.optimizer, self.rngs, self.env, self.termination
+        )
         save_checkpoint(self.outdir / runlog.CHECKPOINT_FILE, payload)
 
     def write_results(self, state: RunState, iterdir: Path) -> None:
@@ -324,7 +353,6 @@ class _Run:
                 self.train(state)
             self.checkpoint(state)
             self.finished = 0
-        task_hor = cfg.exp_cfg.sim_cfg.task_hor
         for i in range(state.iteration + 1, loop.ntrain_iters + 1):
             iterdir = outdir / f"train_iter{i}"
             iterdir.mkdir(parents=True, exist_ok=True)
@@ -336,13 +364,13 @@ class _Run:
             plan_seconds = sum(e.plan_seconds for e in episodes)
             row = ProgressRow(
                 iteration=i,
-                env_steps=(loop.ninit_rollouts + i * loop.nrollouts_per_iter) * task_hor,
+                env_steps=sum(e.length for e in state.episodes),
                 episode_return=float(np.mean(new_returns)),
                 max_return=float(max(state.returns)),
                 model_loss=state.last_loss,
                 train_seconds=state.last_train_seconds,
                 plan_seconds=plan_seconds,
-                ms_per_action=1000.0 * plan_seconds / (count * task_hor),
+                ms_per_action=1000.0 * plan_seconds / sum(e.length for e in episodes),
             )
             state.progress.append(row)
             self.write_results(state, iterdir)

@@ -46,10 +46,10 @@ def rollout(
     frames: list[np.ndarray] | None = None,
     on_step: Callable[[np.ndarray], None] | None = None,
 ) -> Episode:
-    """Run one episode of exactly `task_hor` steps (§7 step 4).
+    """Run one episode of `task_hor` steps, or fewer where the env terminates it (§7 step 4).
 
     Args:
-        env: a gymnasium env (episodes never terminate early).
+        env: a gymnasium env; the paper's tasks never terminate, a gymnasium env may.
         policy: `reset(env)` after the env reset, then `act(obs)` each step.
         task_hor: steps per episode.
         noise_std: if given, N(0, noise_std²) is added to the action and clipped to the bounds;
@@ -73,27 +73,52 @@ def rollout(
         if noise_std is not None and rng is not None:
             noisy = action + rng.normal(0.0, noise_std, size=action.shape)
             executed = np.clip(noisy, low, high).astype(np.float32)
-        obs, reward, _, _, _ = env.step(executed)
+        obs, reward, terminated, _, _ = env.step(executed)
         observations.append(obs)
         actions.append(action)
         rewards.append(reward)
         if frames is not None:
             frames.append(env.render())
+        if terminated:
+            break  # a truncation can only come from the TimeLimit, at task_hor steps
     return Episode(
         observations=np.asarray(observations, dtype=np.float64),
         actions=np.asarray(actions, dtype=np.float64),
         rewards=np.asarray(rewards, dtype=np.float64),
         plan_seconds=plan_seconds,
+        terminated=bool(terminated) if actions else False,
     )
 
 
 def training_data(task: Any, episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Model inputs [obs_preproc(o_t), a_t] and targets targ_proc(o_t, o_{t+1}) (§5.5)."""
+    """Model inputs [obs_preproc(o_t), a_t] and targets targ_proc(o_t, o_{t+1}) (§5.5).
+
+    A task with a learned reward (`task.learned_reward`) gets r_t as one more target column.
+    """
     obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
     nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
     act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))
     inputs = torch.cat([task.obs_preproc(obs), act], dim=-1)
-    return inputs.float(), task.targ_proc(obs, nxt).float()
+    targets = task.targ_proc(obs, nxt)
+    if getattr(task, "learned_reward", False):
+        rewards = torch.as_tensor(np.concatenate([e.rewards for e in episodes]))
+        targets = torch.cat([targets, rewards.unsqueeze(-1).to(targets.dtype)], dim=-1)
+    return inputs.float(), targets.float()
+
+
+def termination_data(episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(o_t, a_t, o_{t+1}) of every transition and whether it ended its episode (float 0/1)."""
+    obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
+    nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
+    act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))
+    ended = np.concatenate([_ends(e) for e in episodes])
+    return torch.cat([obs, act, nxt], dim=-1).float(), torch.as_tensor(ended).float(), nxt
+
+
+def _ends(episode: Episode) -> np.ndarray:
+    flags = np.zeros(episode.length)
+    flags[-1:] = float(episode.terminated)
+    return flags
 
 
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: int) -> None:

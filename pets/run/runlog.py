@@ -35,22 +35,29 @@ PREDICTIONS_FILE = "predictions.mat"
 RUN_PATTERN = "{env}/{model}-{prop}-{opt}/seed{seed}"
 
 # Keys of logs.mat and their number of axes: observations [N, T+1, d], actions [N, T, a],
-# rewards [N, T], returns [1, iters·neval] (docs/spec/pets-facts.md §7; the README's are off).
-LOGS_NDIM = {"observations": 3, "actions": 3, "rewards": 2, "returns": 2}
+# rewards [N, T], returns [1, iters·neval] (docs/spec/pets-facts.md §7; the README's are off),
+# and our lengths [1, N]: steps of each rollout, the rest of its rows NaN (docs/spec/any-env.md §6).
+LOGS_NDIM = {"observations": 3, "actions": 3, "rewards": 2, "returns": 2, "lengths": 2}
 
 
 @dataclass(frozen=True)
 class Episode:
-    """One rollout of exactly T steps."""
+    """One rollout of T steps (fewer than the task horizon where the env terminated it)."""
 
     observations: np.ndarray  # [T+1, d]
     actions: np.ndarray  # [T, a] executed actions before any action noise
     rewards: np.ndarray  # [T]
     plan_seconds: float  # time spent choosing actions
+    terminated: bool = False  # the env ended it (its last step is a terminal one)
 
     @property
     def ret(self) -> float:
         return float(self.rewards.sum())
+
+    @property
+    def length(self) -> int:
+        """Steps taken, T."""
+        return int(self.rewards.shape[0])
 
 
 @dataclass(frozen=True)
@@ -71,16 +78,30 @@ PROGRESS_COLUMNS = tuple(f.name for f in fields(ProgressRow))
 
 
 def write_logs(path: Path, episodes: Sequence[Episode], returns: Sequence[float]) -> None:
-    """Write logs.mat with the original's keys and shapes, atomically."""
+    """Write logs.mat with the original's keys and shapes, atomically.
+
+    Rollouts that ended early are padded with NaN to the longest one's T; `lengths` [1, N]
+    holds the steps each rollout took (all equal to T for the paper's tasks).
+    """
+    steps = max(e.length for e in episodes)
     data = {
-        "observations": np.stack([e.observations for e in episodes]),
-        "actions": np.stack([e.actions for e in episodes]),
-        "rewards": np.stack([e.rewards for e in episodes]),
+        "observations": _padded([e.observations for e in episodes], steps + 1),
+        "actions": _padded([e.actions for e in episodes], steps),
+        "rewards": _padded([e.rewards for e in episodes], steps),
         "returns": np.asarray(returns, dtype=np.float64).reshape(1, -1),
+        "lengths": np.asarray([e.length for e in episodes], dtype=np.int64).reshape(1, -1),
     }
     import scipy.io  # here, not at import: ~0.25 s of a run's start-up (`pets bench startup`)
 
     write_atomic(path, lambda tmp: scipy.io.savemat(tmp, data))
+
+
+def _padded(arrays: Sequence[np.ndarray], rows: int) -> np.ndarray:
+    """Stack [T_i, ...] arrays into [N, rows, ...], NaN past each one's end."""
+    out = np.full((len(arrays), rows, *arrays[0].shape[1:]), np.nan)
+    for i, a in enumerate(arrays):
+        out[i, : a.shape[0]] = a
+    return out
 
 
 def write_progress(path: Path, rows: Sequence[ProgressRow]) -> None:
@@ -134,8 +155,8 @@ def write_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     write_atomic(path, lambda tmp: scipy.io.savemat(tmp, dict(arrays)))
 
 
-def read_log_returns(path: Path, *, remedy: str) -> tuple[np.ndarray, int]:
-    """Read the evaluation returns and the episode length from a `logs.mat`.
+def read_log_returns(path: Path, *, remedy: str) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Read the evaluation returns, the episode length and the rollouts' lengths of a `logs.mat`.
 
     Accepts ours (rewards [N, T]) and the original's (rewards [N, T] or [N, T, 1]);
     observations and actions are not read (their T or T+1 rows do not matter here).
@@ -143,6 +164,7 @@ def read_log_returns(path: Path, *, remedy: str) -> tuple[np.ndarray, int]:
     Returns:
         returns: [iters·neval] evaluation returns in logged order.
         task_hor: T, the rewards' second axis.
+        lengths: [N] steps of each rollout (None in logs without `lengths`, as the original's).
 
     Raises:
         DamagedFileError: the file is missing, truncated, corrupt or lacks `returns`/`rewards`.
@@ -155,7 +177,7 @@ def read_log_returns(path: Path, *, remedy: str) -> tuple[np.ndarray, int]:
     import scipy.io
 
     try:
-        mat = scipy.io.loadmat(path, variable_names=("returns", "rewards"))
+        mat = scipy.io.loadmat(path, variable_names=("returns", "rewards", "lengths"))
     except Exception as exc:  # scipy raises many types for damaged files; all mean the same here
         reason = f"{type(exc).__name__}: {exc}"
         raise DamagedFileError(
@@ -175,4 +197,13 @@ def read_log_returns(path: Path, *, remedy: str) -> tuple[np.ndarray, int]:
         )
     if returns.ndim > 2 or (returns.ndim == 2 and min(returns.shape) > 1):
         raise DamagedFileError(path, f"returns must be [1, K], got {returns.shape}", remedy)
-    return returns.astype(np.float64).ravel(), int(rewards.shape[1])
+    lengths = mat.get("lengths")
+    if lengths is not None:
+        lengths = np.asarray(lengths).ravel()
+        if lengths.size != rewards.shape[0] or not np.issubdtype(lengths.dtype, np.integer):
+            raise DamagedFileError(
+                path,
+                f"lengths must be [1, N] integers, got {lengths.shape} {lengths.dtype}",
+                remedy,
+            )
+    return returns.astype(np.float64).ravel(), int(rewards.shape[1]), lengths

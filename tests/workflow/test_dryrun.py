@@ -42,8 +42,16 @@ BAD_CONFIGS = {
 REGISTRY_CONFIGS = {
     "unknown_env": (
         {"grid": {"env": ["cartpol"]}},
-        "config names env 'cartpol', which is not registered (cartpole, reacher, pusher, "
-        "halfcheetah)",
+        "config names env 'cartpol': -env 'cartpol' is not one of cartpole, reacher, pusher, "
+        "halfcheetah",
+    ),
+    "discrete_env": (
+        {"grid": {"env": ["CartPole-v1"]}},
+        "config names env 'CartPole-v1': -env 'CartPole-v1': its action space is Discrete(2)",
+    ),
+    "learned_reward_on_a_paper_task": (
+        {"grid": {"method": [{"model": "PE", "prop": "TSinf", "reward": "learned"}]}},
+        "-env cartpole plans with the paper's cost and never ends early",
     ),
     "unknown_opt": (
         {"grid": {"opt": ["CMA"]}},

@@ -9,8 +9,17 @@ from typing import NamedTuple
 import yaml
 from snakemake.utils import validate
 
+from pets.config import check_task_choices
+from pets.config.labels import (
+    REWARD_MARK,
+    TERMINATION_MARK,
+    label_choices,
+    model_label,
+    split_label,
+)
 from pets.config.registry import MODEL_TYPES, allowed_props, optimizers, propagations
-from pets.envs.registry import task_names
+from pets.envs.registry import get_task, task_names
+from pets.errors import ConfigError
 
 SCHEMA = Path(workflow.current_basedir) / "../schemas/config.schema.yaml"
 validate(config, schema=str(SCHEMA))
@@ -18,7 +27,6 @@ validate(config, schema=str(SCHEMA))
 
 # ---- constants: the registries' names (tasks, methods, optimizers; plugins included) ----------
 
-ENVS = task_names()
 MODELS = MODEL_TYPES
 PROPS = tuple(propagations())
 OPTS = tuple(optimizers())
@@ -88,6 +96,7 @@ def check_names(cfg):
     named = {
         "env": [
             *cfg["grid"]["env"],
+            *(env for method in cfg["grid"]["method"] for env in method.get("envs", [])),
             *cfg.get("gp_baselines", {}).get("env", []),
             *cfg["env_overrides"],
             *(env for by_env in cfg["opt_overrides"].values() for env in by_env),
@@ -95,7 +104,13 @@ def check_names(cfg):
         ],
         "opt": [*cfg["grid"]["opt"], *cfg["opt_overrides"]],
     }
-    known = {"env": ENVS, "opt": OPTS}
+    for name in dict.fromkeys(named["env"]):
+        if name not in task_names():
+            try:
+                get_task(name)  # a gymnasium id: registered here, as pets mbexp will
+            except ConfigError as err:
+                raise ValueError(f"config names env {name!r}: {err}") from None
+    known = {"env": task_names(), "opt": OPTS}
     for key, names in named.items():
         unknown = [name for name in names if name not in known[key]]
         if unknown:
@@ -106,16 +121,33 @@ def check_names(cfg):
             )
 
 
+def check_choices(env, model):
+    """Raise ValueError unless the reward and termination that `model` marks exist for `env`."""
+    spec = get_task(env)
+    marked = split_label(model)[1]
+    reward = marked.get("reward", spec.default_reward)
+    try:
+        check_task_choices(env, reward, marked.get("termination", spec.default_termination))
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+
+
 def grid_cells(grid, gp_envs=()):
     """Return the cells of `grid` (env x method x opt x seed) in config order, then the GP
     baselines (GP-E, GP-DS, GP-MM x the grid's opt and seed) on each of `gp_envs`."""
     cells = []
     for env in grid["env"]:
         for method in grid["method"]:
+            if env not in method.get("envs", grid["env"]):
+                continue  # a method run on some of the grid's envs only
             check_method(method["model"], method["prop"])
+            choices = (method.get("reward", "known"), method.get("termination", "known"))
+            # A learned reward or termination where pets knows the env's marks the model (PE+R).
+            model = model_label(method["model"], env, *choices)
+            check_choices(env, model)
             for opt in grid["opt"]:
                 for seed in grid["seed"]:
-                    cells.append(Cell(env, method["model"], method["prop"], opt, seed))
+                    cells.append(Cell(env, model, method["prop"], opt, seed))
     for env in gp_envs:
         for method in GP_METHODS:
             for opt in grid["opt"]:
@@ -125,12 +157,13 @@ def grid_cells(grid, gp_envs=()):
 
 
 check_names(config)
+ENVS = task_names()  # after check_names: the gymnasium ids the config names are registered
 CELLS = grid_cells(config["grid"], config.get("gp_baselines", {}).get("env", []))
 
 
 wildcard_constraints:
     env="|".join(map(re.escape, ENVS)),
-    model="|".join(MODELS),
+    model=f"({'|'.join(MODELS)})({re.escape(REWARD_MARK)})?({re.escape(TERMINATION_MARK)})?",
     prop="|".join(PROPS),
     opt="|".join(OPTS),
     seed=r"\d+",
@@ -190,9 +223,15 @@ def cell_overrides(env, model, opt):
     return {k: v for k, v in sorted(merged.items()) if override_applies(k, model)}
 
 
+def train_ca(wildcards):
+    """Return the cell's model `-ca` arguments: PE+R is `-ca model-type PE -ca reward learned`."""
+    choices = label_choices(wildcards.model)
+    check_method(choices[0][1], wildcards.prop)
+    return shlex.join(arg for key, value in choices for arg in ("-ca", key, value))
+
+
 def train_args(wildcards):
     """Return the `-o PATH VALUE ...` arguments of the cell, shell-quoted."""
-    check_method(wildcards.model, wildcards.prop)
     args = []
     overrides = cell_overrides(wildcards.env, wildcards.model, wildcards.opt)
     for path, value in overrides.items():

@@ -21,6 +21,7 @@ rule train:
         f"{BENCH_DIR}/train/{{env}}/{{model}}-{{prop}}-{{opt}}/seed{{seed}}.tsv"
     params:
         outdir=output_dir,
+        ca=train_ca,
         overrides=train_args,
     threads: 1
     resources:
@@ -32,8 +33,7 @@ rule train:
     conda:
         "../envs/pets.yaml"
     shell:
-        "pets mbexp -env {wildcards.env}"
-        " -ca model-type {wildcards.model} -ca prop-type {wildcards.prop}"
+        "pets mbexp -env {wildcards.env} {params.ca} -ca prop-type {wildcards.prop}"
         " -ca opt-type {wildcards.opt} -seed {wildcards.seed} -device {resources.device}"
         " -threads {threads} -precision {resources.precision}"
         " -outdir {params.outdir} {params.overrides} > {log} 2>&1"
