@@ -792,8 +792,8 @@ MUTANTS += [
     (
         "E7: progress env_steps counts every evaluation rollout",
         "pets/run/experiment.py",
-        "env_steps=(loop.ninit_rollouts + i * loop.nrollouts_per_iter) * task_hor,",
-        "env_steps=(loop.ninit_rollouts + i * count) * task_hor,",
+        "env_steps=sum(e.length for e in state.episodes),",
+        "env_steps=sum(e.length for e in [*state.episodes, *episodes[loop.nrollouts_per_iter :]]),",
         EX,
     ),
     (
@@ -1019,6 +1019,73 @@ MUTANTS += [
         "            for buffer, value in zip(self._optimizer_state(), saved, strict=True):\n                buffer.copy_(value)",
         "            pass",
         PL,
+    ),
+]
+
+GY = [_T("gym_envs")]
+MUTANTS += [
+    (
+        "G1: a particle's rewards go on after its predicted termination",
+        "pets/planning/mpc.py",
+        "            total.add_(torch.where(alive > 0, cost, 0.0))",
+        "            total.add_(cost)",
+        GY,
+    ),
+    (
+        "G2: a rollout runs on past the env's termination",
+        "pets/run/rollout.py",
+        "        if terminated:\n            break",
+        "        if False:\n            break",
+        GY,
+    ),
+    (
+        "G3: env steps counted as if every rollout took the horizon",
+        "pets/run/experiment.py",
+        "env_steps=sum(e.length for e in state.episodes),",
+        "env_steps=(loop.ninit_rollouts + i * loop.nrollouts_per_iter) * cfg.exp_cfg.sim_cfg.task_hor,",
+        GY,
+    ),
+    (
+        "G4: logs.mat pads ended rollouts with zeros, not NaN",
+        "pets/run/runlog.py",
+        "    out = np.full((len(arrays), rows, *arrays[0].shape[1:]), np.nan)",
+        "    out = np.zeros((len(arrays), rows, *arrays[0].shape[1:]))",
+        GY,
+    ),
+    (
+        "G5: a resume leaves the learned termination untrained",
+        "pets/run/checkpoint.py",
+        '        termination.load_state_dict(ckpt["termination"])',
+        "        pass",
+        GY,
+    ),
+    (
+        "G6: the learned reward gets no training target",
+        "pets/run/rollout.py",
+        '    if getattr(task, "learned_reward", False):',
+        "    if False:",
+        GY,
+    ),
+    (
+        "G7: the termination classifier does not weight the rare ends",
+        "pets/models/termination.py",
+        "pos_weight=weight",
+        "pos_weight=None",
+        GY,
+    ),
+    (
+        "G8: x stays in the locomotion model's input",
+        "pets/envs/gym_task.py",
+        "        return obs[..., self.hidden :]",
+        "        return obs",
+        GY,
+    ),
+    (
+        "G9: the analysis counts env steps without the logged lengths",
+        "pets/analysis/load.py",
+        "        if self.lengths is not None and",
+        "        if False and self.lengths is not None and",
+        GY,
     ),
 ]
 

@@ -225,8 +225,9 @@ def plot_learning_curves(
 ) -> Figure:
     """Paper Figure 3: max-so-far return against env steps, one panel per env present.
 
-    One line per method (× optimizer when several are present): the mean across seeds, with a
-    band of ± one standard error of the mean across seeds (no band with one seed). The dashed
+    One line per method (× optimizer when several are present): the mean across seeds at each
+    iteration, drawn at the seeds' mean env steps there, with a band of ± one standard error of
+    the mean across seeds (no band with one seed). The dashed
     line is the original's reference curve over our step range (the task registry's points, or
     `references`; `_reference_curve`).
 
@@ -246,6 +247,10 @@ def plot_learning_curves(
     any_ref = False
     for i, (ax, env) in enumerate(zip(axes, envs, strict=True)):
         sub = df[df["env"] == env]
+        # Seeds whose rollouts end early reach an iteration at different env steps: average the
+        # seeds per iteration, at the iteration's mean env steps (equal steps: the same curve).
+        cell = sub.groupby(["method", "opt", "iteration"], observed=True)["env_steps"]
+        sub = sub.assign(env_steps=cell.transform("mean"))
         _lines(ax, sub, "env_steps", "max_return", several)
         any_ref |= _reference_curve(ax, refs.get(env), float(sub["env_steps"].max()))
         ax.set_title(_env_title(env))

@@ -12,6 +12,7 @@ it; the schema only shapes the names). Per-task defaults are the original's
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Mapping
@@ -248,28 +249,26 @@ def generic_defaults(task_hor: int, *, ninit_rollouts: int = 1) -> TaskDefaults:
     """The settings of a task without its own (every gymnasium env but the paper's four).
 
     The original's half-cheetah settings (its most general task: 1000 steps, 17-D observation)
-    with the env's own episode length, and 25 training epochs instead of 5: the original's
-    tasks start from at least 150 random steps, an env that ends early (a falling pendulum) from
-    a handful, and 5 passes over a handful of rows leave the model's variance at its initial
-    size, wide enough to predict a fall at every step (`docs/spec/any-env.md` §5). Every value
-    can be changed with `-o` as usual.
+    with the env's own episode length, 100 trials, and 25 training epochs instead of 5: the
+    original's tasks start from at least 150 random steps, an env that ends early (a falling
+    pendulum) from a handful, and 5 passes over a handful of rows leave the model's variance at
+    its initial size, wide enough to predict a fall at every step (`docs/spec/any-env.md` §5).
+    Every value can be changed with `-o` as usual.
 
     Args:
         task_hor: the env's TimeLimit.
         ninit_rollouts: random rollouts before the first training (more for envs whose random
             episodes end after a few steps).
     """
-    return TaskDefaults(
+    cheetah = _TASKS["halfcheetah"].defaults
+    return dataclasses.replace(
+        cheetah,
         task_hor=task_hor,
+        ntrain_iters=100,
         epochs=25,
         ninit_rollouts=ninit_rollouts,
-        ntrain_iters=100,
-        plan_hor=30,
-        hidden_layers=4,
-        hidden_width=200,
-        weight_decays=(2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
-        lr=1e-3,
-        optimizers={"CEM": {"popsize": 500, "num_elites": 50}, "Random": {"popsize": 2500}},
+        # The cheetah's CEM and random shooting; its iCEM β is for running, not for any task.
+        optimizers={name: cheetah.optimizers[name] for name in ("CEM", "Random")},
     )
 
 

@@ -241,3 +241,21 @@ def test_learning_curve_plots_max_so_far_not_raw_returns(make_run: Callable[...,
     assert (ys.min(), ys.max()) == pytest.approx(
         ((best.mean(axis=0) - se).min(), (best.mean(axis=0) + se).max())
     )
+
+
+def test_seeds_that_reach_an_iteration_at_different_steps_are_averaged_per_iteration() -> None:
+    """Rollouts that end early: seed 0 reaches iterations 1, 2 at 100, 300 env steps with
+    max-so-far 10, 50; seed 1 at 200, 500 with 20, 30. One point per iteration, at the mean
+    steps (150, 400) with the mean return (15, 40); grouped by steps it would be four points of
+    one seed each, going down from 50 to 30."""
+    rows = [
+        ("Hopper-v5", "PE", "TSinf", "CEM", "PE-TSinf", 0, 1, 100, 10.0, 10.0),
+        ("Hopper-v5", "PE", "TSinf", "CEM", "PE-TSinf", 0, 2, 300, 50.0, 50.0),
+        ("Hopper-v5", "PE", "TSinf", "CEM", "PE-TSinf", 1, 1, 200, 20.0, 20.0),
+        ("Hopper-v5", "PE", "TSinf", "CEM", "PE-TSinf", 1, 2, 500, 30.0, 30.0),
+    ]
+    columns = ["env", "model", "prop", "opt", "method", "seed", "iteration", "env_steps"]
+    df = categorize(pd.DataFrame(rows, columns=[*columns, "episode_return", "max_return"]))
+    (line,) = _data_lines(plot_learning_curves(df, references={}).axes[0])
+    np.testing.assert_allclose(line.get_xdata(), [150.0, 400.0])
+    np.testing.assert_allclose(line.get_ydata(), [15.0, 40.0])

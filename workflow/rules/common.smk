@@ -138,7 +138,7 @@ def grid_cells(grid, gp_envs=()):
     cells = []
     for env in grid["env"]:
         for method in grid["method"]:
-            if env not in method.get("envs", grid["env"]):
+            if env not in (method.get("envs") or grid["env"]):
                 continue  # a method run on some of the grid's envs only
             check_method(method["model"], method["prop"])
             choices = (method.get("reward", "known"), method.get("termination", "known"))
