@@ -455,3 +455,25 @@ def test_an_env_that_cannot_render_is_one_line_before_any_run(
     err = capsys.readouterr().err.strip()
     assert "cannot record videos (pygame is not installed)" in err and len(err.splitlines()) == 1
     assert not outdir.exists()
+
+
+STANDARD_TASKS = (  # docs/spec/gym-tasks.md: gymnasium's tasks whose rewards pets computes
+    "InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Pendulum-v1", "Reacher-v5",
+    "Pusher-v5", "HalfCheetah-v5", "Hopper-v5", "Walker2d-v5",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("env", STANDARD_TASKS)
+def test_every_standard_task_runs_with_its_own_reward(env: str, tmp_path: Path) -> None:
+    """A tiny run of each: the planner's known reward and termination run inside a real loop,
+    and the logs hold what the env returned (returns are the logged rewards' sums)."""
+    tiny = [*TINY[2:], ("exp_cfg.exp_cfg.ntrain_iters", "1"), ("exp_cfg.sim_cfg.task_hor", "6"),
+            ("exp_cfg.exp_cfg.ninit_rollouts", "1")]  # fmt: skip
+    assert main(["mbexp", "-env", env, "-outdir", str(tmp_path), "-device", "cpu",
+                 *o_flags(tiny)]) == 0  # fmt: skip
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert (cfg["reward"], cfg["termination"]) == ("known", "known")
+    logs = scipy.io.loadmat(tmp_path / "logs.mat")
+    lengths = logs["lengths"][0]
+    assert len(lengths) == 2 and (lengths >= 1).all() and (lengths <= 6).all()
+    np.testing.assert_allclose(logs["returns"][0], np.nansum(logs["rewards"][1:], axis=1))
