@@ -68,6 +68,11 @@ TOYMOD = textwrap.dedent(
 
 
     gym.register("Toy-v0", entry_point=Toy, max_episode_steps=30)
+
+
+    def fell(obs, act, next_obs):
+        """The toy's own rule, batched: |x'| > 1."""
+        return next_obs[:, 0].abs() > 1.0
     '''
 )
 
@@ -162,6 +167,20 @@ def test_the_learned_verdict_needs_less_than_5_sd_only_where_5_sd_is_beyond_the_
     assert "best possible return 0" in why
     assert learned_margin("HalfCheetah-v5", -300.6, 80.4) == (5.0, "")
     assert learned_margin("cartpole", -4.27, 1.6) == (5.0, "")
+
+
+def test_a_users_termination_function_is_what_planning_asks(
+    toy_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-ca termination toymod:fell` hands the user's function to the planner unchanged."""
+    for folder in toy_env["PYTHONPATH"].split(os.pathsep)[:1]:
+        monkeypatch.syspath_prepend(folder)
+    cfg = build_config("toymod:Toy-v0", [("termination", "toymod:fell")])
+    assert (cfg.reward, cfg.termination) == ("learned", "toymod:fell")
+    task = make_task("toymod:Toy-v0", reward=cfg.reward, termination=cfg.termination)
+    nxt = torch.tensor([[0.5, 1.0], [1.5, 1.0], [-1.2, 1.0], [-0.9, 1.0]])
+    ended = task.transition_terminated(torch.zeros(4, 2), torch.zeros(4, 1), nxt)
+    assert ended.tolist() == [False, True, True, False]
 
 
 # --- planning ---------------------------------------------------------------------------------
