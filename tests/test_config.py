@@ -76,8 +76,13 @@ def test_invalid_method_is_rejected_naming_both(model: str, prop: str) -> None:
 @pytest.mark.parametrize("path", list(c.override_paths()))
 def test_every_original_override_path_lands_in_the_tree(path: str) -> None:
     convert = c.override_paths()[path]
-    text = {"_int": "3", "_float": "0.25", "_bool": "True", "_str": "some/dir"}[convert.__name__]
+    text = {"_int": "3", "_float": "0.25", "_bool": "True", "_str": "some/dir",
+            "_floats": "1e-4,2e-4,3e-4,4e-4,5e-4"}[convert.__name__]  # fmt: skip
     extra = []
+    # The network is settable on a gymnasium env only (the paper's tasks keep the original's).
+    network = path.rsplit(".", 1)[1] in ("hidden_layers", "hidden_width", "weight_decays", "lr")
+    if path.endswith("hidden_layers"):
+        extra = [("ctrl_cfg.prop_cfg.model_init_cfg.weight_decays", "1e-4,2e-4,3e-4,4e-4")]
     if path.endswith("load_model"):
         extra = [("ctrl_cfg.prop_cfg.model_init_cfg.model_dir", "d")]
     if path.endswith("stochastic"):
@@ -101,7 +106,7 @@ def test_every_original_override_path_lands_in_the_tree(path: str) -> None:
             if leaf in {f.name for f in dataclasses.fields(spec.config)}
         )
         ca = [("opt-type", owner)]
-    cfg = c.build_config("reacher", ca, [*extra, (path, text)])
+    cfg = c.build_config("Reacher-v5" if network else "reacher", ca, [*extra, (path, text)])
     node = cfg
     for part in path.split("."):
         node = getattr(node, part)
@@ -135,6 +140,11 @@ def test_bool_conversion_follows_the_original() -> None:
             [("model-type", "DE"), ("prop-type", "TS1")],
             [("ctrl_cfg.prop_cfg.ign_var", "False")],
             "read-only",
+        ),
+        (
+            [],
+            [("ctrl_cfg.prop_cfg.model_init_cfg.hidden_width", "64")],
+            "the paper's tasks keep the original's hidden_width per task",
         ),
         ([("opt-type", "Random")], [("ctrl_cfg.opt_cfg.cfg.max_iters", "3")], "CEM only"),
         ([], [("ctrl_cfg.opt_cfg.cfg.num_elites", "401")], "num_elites \\(401\\) must not exceed"),

@@ -147,6 +147,25 @@ def test_defaults_of_an_env_pets_does_not_know_come_from_the_env() -> None:
     assert to_dict(known)["termination"] == "known"
 
 
+def test_a_gym_envs_network_is_set_with_o_and_checked_against_its_decays(tmp_path: Path) -> None:
+    """The generic network is a default, not the original's per-task choice: -o sets it, and a
+    layer count without one weight decay per layer is one line."""
+    init = "ctrl_cfg.prop_cfg.model_init_cfg"
+    cfg = build_config("Pendulum-v1", None, [(f"{init}.hidden_layers", "2"),
+                       (f"{init}.weight_decays", "1e-4,2e-4,3e-4"), (f"{init}.hidden_width", "64"),
+                       (f"{init}.lr", "3e-4")])  # fmt: skip
+    model_cfg = cfg.ctrl_cfg.prop_cfg.model_init_cfg
+    assert (model_cfg.hidden_layers, model_cfg.hidden_width, model_cfg.lr) == (2, 64, 3e-4)
+    assert model_cfg.weight_decays == (1e-4, 2e-4, 3e-4)
+    with pytest.raises(ConfigError, match="2 hidden layers need 3"):
+        build_config("Pendulum-v1", None, [(f"{init}.hidden_layers", "2")])
+    with pytest.raises(ConfigError, match="not comma-separated finite numbers"):
+        build_config("Pendulum-v1", None, [(f"{init}.weight_decays", "1e-4,nan")])
+    with pytest.raises(ConfigError, match="model-type GP has no network"):
+        build_config("Pendulum-v1", [("model-type", "GP"), ("prop-type", "E")],
+                     [(f"{init}.hidden_width", "64")])  # fmt: skip
+
+
 def test_model_labels_mark_a_learned_choice_only_where_a_known_one_exists() -> None:
     assert model_label("PE", "Pendulum-v1", "learned", "known") == "PE+R"
     assert model_label("PE", "Hopper-v5", "learned", "learned") == "PE+R+T"

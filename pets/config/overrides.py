@@ -79,23 +79,34 @@ def _str(text: str) -> str:
     return text
 
 
-# Leaves of the tree that `-o` cannot set: the method is chosen with -ca, and the network's
-# architecture and learning rate are fixed per task (docs/spec/pets-facts.md §7.1).
-_NOT_OVERRIDABLE = frozenset(
-    {"model_type", "prop_type", "opt_type", "hidden_layers", "hidden_width", "weight_decays", "lr"}
-)
+def _floats(text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers, e.g. `2.5e-5,5e-5,1e-4` (one weight decay per layer)."""
+    return tuple(_float(part) for part in text.split(","))
+
+
+# Leaves of the tree that `-o` cannot set: the method is chosen with -ca.
+_NOT_OVERRIDABLE = frozenset({"model_type", "prop_type", "opt_type"})
+# The network's architecture and learning rate: fixed per task for the paper's tasks, as in the
+# original (docs/spec/pets-facts.md §7.1); a gymnasium env's are generic defaults, so settable.
+_NETWORK = frozenset({"hidden_layers", "hidden_width", "weight_decays", "lr"})
 OPT_CFG_PREFIX = "ctrl_cfg.opt_cfg.cfg"
 # PETS: default.py's converters per leaf type; `X | None` leaves convert as X.
 _CONVERTERS: dict[type, Callable[[str], Any]] = {int: _int, float: _float, bool: _bool, str: _str}
 
 
 def _scalar_leaves(prefix: str, cls: type) -> dict[str, Callable[[str], Any]]:
-    """`prefix.field` → converter for each int, float, bool or str field of dataclass `cls`."""
+    """`prefix.field` → converter for each int, float, bool or str field of dataclass `cls`
+    (and for a tuple of floats, the weight decays)."""
     hints = typing.get_type_hints(cls)
-    out = {}
+    out: dict[str, Callable[[str], Any]] = {}
     for f in dataclasses.fields(cls):
+        if f.name in _NOT_OVERRIDABLE:
+            continue
+        if typing.get_origin(hints[f.name]) is tuple:
+            out[f"{prefix}.{f.name}"] = _floats
+            continue
         kinds = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t in _CONVERTERS]
-        if f.name not in _NOT_OVERRIDABLE and kinds:
+        if kinds:
             out[f"{prefix}.{f.name}"] = _CONVERTERS[kinds[0]]
     return out
 
@@ -118,6 +129,7 @@ _TYPE_NAMES: dict[Callable[[str], Any], str] = {
     _float: "a finite number",
     _bool: "a boolean",
     _str: "a string",
+    _floats: "comma-separated finite numbers",
 }
 
 
@@ -126,6 +138,10 @@ _NN_TRAIN_PREFIX = "ctrl_cfg.prop_cfg.model_train_cfg."
 
 def _read_only_reason(cfg: Config, path: str) -> str | None:
     leaf = path.rsplit(".", 1)[-1]
+    if leaf in _NETWORK and get_task(cfg.env).gym is None:
+        return f"the paper's tasks keep the original's {leaf} per task; gymnasium envs may set it"
+    if leaf in _NETWORK and cfg.model_type == "GP":
+        return f"model-type GP has no network ({leaf})"
     if cfg.model_type == "GP":
         # PETS: default.py gives the GP no num_nets and no model_train_cfg entries.
         if leaf == "num_nets":
@@ -230,7 +246,7 @@ def override_rows() -> list[tuple[str, str, str]]:
         if prefix != OPT_CFG_PREFIX
         for f in dataclasses.fields(cls)
     } | _optimizer_helps()
-    kinds = {convert: kind.__name__ for kind, convert in _CONVERTERS.items()}
+    kinds = {convert: kind.__name__ for kind, convert in _CONVERTERS.items()} | {_floats: "floats"}
     return [(path, kinds[convert], helps[path]) for path, convert in override_paths().items()]
 
 

@@ -84,12 +84,18 @@ class ExpCfg:
 class ModelInitCfg:
     model_type: str = field(metadata=_help("D, P, DE, PE or GP (set with -ca model-type)."))
     num_nets: int = field(metadata=_help("Ensemble size (> 1 for DE/PE; 1 for D/P/GP)."))
-    hidden_layers: int = field(metadata=_help("Hidden layers of each network."))
-    hidden_width: int = field(metadata=_help("Units per hidden layer."))
-    weight_decays: tuple[float, ...] = field(
-        metadata=_help("L2 coefficient per layer, input to output.")
+    hidden_layers: int = field(
+        metadata=_help("Hidden layers of each network (gymnasium envs; the paper's: fixed).")
     )
-    lr: float = field(metadata=_help("Adam learning rate."))
+    hidden_width: int = field(
+        metadata=_help("Units per hidden layer (gymnasium envs; the paper's: fixed).")
+    )
+    weight_decays: tuple[float, ...] = field(
+        metadata=_help(
+            "L2 coefficient per layer, input to output, e.g. 1e-4,2e-4,3e-4 (gymnasium envs)."
+        )
+    )
+    lr: float = field(metadata=_help("Adam learning rate (gymnasium envs; the paper's: fixed)."))
     model_dir: str | None = field(default=None, metadata=_help("Directory to load a model from."))
     load_model: bool = field(default=False, metadata=_help("Load the model from model_dir."))
     num_inducing_points: int | None = field(

@@ -173,6 +173,12 @@ def validate(cfg: Config) -> None:
             f"ctrl_cfg.per ({cfg.ctrl_cfg.per}) must not exceed ctrl_cfg.opt_cfg.plan_hor "
             f"({opt.plan_hor})"
         )
+    if init.model_type != "GP" and len(init.weight_decays) != init.hidden_layers + 1:
+        raise ConfigError(
+            f"ctrl_cfg.prop_cfg.model_init_cfg.weight_decays has {len(init.weight_decays)} "
+            f"values; {init.hidden_layers} hidden layers need {init.hidden_layers + 1} (one per "
+            "layer, input to output): set both"
+        )
     if init.model_type == "GP":
         if init.num_inducing_points is None or init.num_inducing_points < 1:
             raise ConfigError(

@@ -40,7 +40,13 @@ RESOURCE_DEFAULTS = {
     ]["properties"].items()
 }
 # Overrides that exist only for the networks, or only for the GP (pets mbexp refuses them).
-NETWORK_ONLY = ("ctrl_cfg.prop_cfg.model_train_cfg.", "ctrl_cfg.prop_cfg.model_init_cfg.num_nets")
+NETWORK_ONLY = (
+    "ctrl_cfg.prop_cfg.model_train_cfg.",
+    *(
+        f"ctrl_cfg.prop_cfg.model_init_cfg.{leaf}"
+        for leaf in ("num_nets", "hidden_layers", "hidden_width", "weight_decays", "lr")
+    ),
+)
 GP_ONLY = ("ctrl_cfg.prop_cfg.model_init_cfg.num_inducing_points",)
 
 
