@@ -257,7 +257,7 @@ class _Run:
         with bar:
             report = self._fit(inputs, targets, on_step)
         if self.termination is not None:
-            x, ended, _ = termination_data(state.episodes)
+            x, ended = termination_data(state.episodes)
             self.termination.fit(x, ended, generator=self.rngs.train)
         self.mpc.model_updated()  # the planner's bf16 weight copies follow every training call
         state.last_train_seconds = time.perf_counter() - start

@@ -90,14 +90,20 @@ def rollout(
     )
 
 
+def _transitions(episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(o_t, a_t, o_{t+1}) of every step of `episodes`, in float64."""
+    obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
+    act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))
+    nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
+    return obs, act, nxt
+
+
 def training_data(task: Any, episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
     """Model inputs [obs_preproc(o_t), a_t] and targets targ_proc(o_t, o_{t+1}) (§5.5).
 
     A task with a learned reward (`task.learned_reward`) gets r_t as one more target column.
     """
-    obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
-    nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
-    act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))
+    obs, act, nxt = _transitions(episodes)
     inputs = torch.cat([task.obs_preproc(obs), act], dim=-1)
     targets = task.targ_proc(obs, nxt)
     if getattr(task, "learned_reward", False):
@@ -106,13 +112,10 @@ def training_data(task: Any, episodes: list[Episode]) -> tuple[torch.Tensor, tor
     return inputs.float(), targets.float()
 
 
-def termination_data(episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(o_t, a_t, o_{t+1}) of every transition and whether it ended its episode (float 0/1)."""
-    obs = torch.as_tensor(np.concatenate([e.observations[:-1] for e in episodes]))
-    nxt = torch.as_tensor(np.concatenate([e.observations[1:] for e in episodes]))
-    act = torch.as_tensor(np.concatenate([e.actions for e in episodes]))
+def termination_data(episodes: list[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
+    """[o_t, a_t, o_{t+1}] of every transition, and whether it ended its episode (0/1)."""
     ended = np.concatenate([_ends(e) for e in episodes])
-    return torch.cat([obs, act, nxt], dim=-1).float(), torch.as_tensor(ended).float(), nxt
+    return torch.cat(_transitions(episodes), dim=-1).float(), torch.as_tensor(ended).float()
 
 
 def _ends(episode: Episode) -> np.ndarray:
