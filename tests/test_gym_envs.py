@@ -9,7 +9,9 @@ sums), counting (env steps are the steps taken), a fake model whose dynamics are
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from pets.planning.mpc import NAN_COST, candidate_costs
 from pets.run import runlog
 from pets.run.rollout import training_data
 from pets.run.runlog import Episode
+from pets.util.imports import load_object
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,6 +135,24 @@ def test_what_pets_cannot_plan_on_is_one_line_exit_2_nothing_written(
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert not outdir.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("json:no_such_function", "module 'json' has no 'no_such_function'"),
+        ("no_such_module:fn", "cannot import 'no_such_module'"),
+        ("json.dumps", "is not of the form module:function"),
+    ],
+)
+def test_an_object_named_module_name_that_cannot_be_found_is_one_clear_error(
+    path: str, message: str
+) -> None:
+    """The one loader of `module:name` objects (a task's reward, a user's termination, a
+    plugin's optimizer or propagation) names what it looked for."""
+    assert load_object("json:dumps", "x") is json.dumps
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_object(path, "-ca termination")
 
 
 def test_defaults_of_an_env_pets_does_not_know_come_from_the_env() -> None:

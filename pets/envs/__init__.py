@@ -9,8 +9,11 @@ nor mujoco) and imports a task's module on first use (`make_env`, `make_task`;
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from pets.envs.registry import PAPER_TASKS, get_task, task_names, tasks
 from pets.errors import ConfigError
@@ -112,23 +115,31 @@ def make_task(
         return task
     from pets.envs.gym_task import GymTask
 
-    env = make_env(name)
-    try:
-        obs_dim = int(env.observation_space.shape[0])  # type: ignore[index]
-        low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
-    finally:
-        env.close()
+    obs_dim, low, high = _spaces(name)
     return GymTask(
         entry,
         obs_dim=obs_dim,
-        ac_lb=low,
-        ac_ub=high,
+        ac_lb=np.asarray(low),
+        ac_ub=np.asarray(high),
         task_hor=entry.horizon if task_hor is None else task_hor,
         reward=entry.default_reward if reward is None else reward,
         termination=entry.default_termination if termination is None else termination,
         device=device,
         dtype=dtype,
     )
+
+
+@functools.cache
+def _spaces(name: str) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
+    """A gymnasium env's observation width and action bounds, read once per process (a run
+    builds its task on two devices; each `gym.make` of a MuJoCo env compiles its model)."""
+    env = make_env(name)
+    try:
+        obs_dim = int(env.observation_space.shape[0])  # type: ignore[index]
+        low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
+    finally:
+        env.close()
+    return obs_dim, tuple(map(float, low)), tuple(map(float, high))
 
 
 def check_renders(name: str) -> None:

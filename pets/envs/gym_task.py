@@ -11,7 +11,6 @@ handed in as a function by the run (`set_termination`).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import numpy as np
@@ -20,6 +19,7 @@ from torch import Tensor
 
 from pets.envs.registry import TaskSpec
 from pets.errors import ConfigError
+from pets.util.imports import load_object
 
 __all__ = ["REWARD_CHOICES", "TERMINATION_CHOICES", "GymTask", "load_function"]
 
@@ -33,20 +33,13 @@ TERMINATION_CHOICES = ("known", "learned", "never")
 
 
 def load_function(path: str, what: str) -> TransitionFn:
-    """Import `"module:function"`.
+    """Import `"module:function"` (`pets.util.imports.load_object`), checking it is callable.
 
     Raises:
-        ConfigError: not of that form, or the module or function cannot be found.
+        ConfigError: not of that form, the module or function cannot be found, or it is not
+            callable.
     """
-    module, sep, name = path.partition(":")
-    if not (sep and module and name):
-        raise ConfigError(f"{what} {path!r} is not of the form module:function")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except ImportError as err:
-        raise ConfigError(f"{what} {path!r}: cannot import {module!r} ({err})") from None
-    except AttributeError:
-        raise ConfigError(f"{what} {path!r}: module {module!r} has no {name!r}") from None
+    fn = load_object(path, what)
     if not callable(fn):
         raise ConfigError(f"{what} {path!r} is not a function")
     return fn  # type: ignore[no-any-return]
@@ -100,9 +93,8 @@ class GymTask:
                 )
             self._reward = load_function(spec.gym.reward, "reward")
         self._terminated: TransitionFn | None = None
-        self.learned_termination = termination == "learned"
         if termination == "known":
-            if spec.gym.termination is None and spec.gym.terminates is not False:
+            if spec.default_termination != "known":
                 raise ConfigError(
                     f"-ca termination known: pets has no termination function for "
                     f"{spec.name!r}; use -ca termination learned, never or module:function"

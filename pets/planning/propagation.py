@@ -15,7 +15,6 @@ The model × propagation matrix of §6.4 is checked in one place, `pets.config.c
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Protocol, cast
 
@@ -26,6 +25,7 @@ from pets.config import PROP_TYPES, check_combination, get_propagation
 from pets.errors import ConfigError
 from pets.models import Ensemble, predict_aggregated
 from pets.planning.forward import ForwardKey, PlanningForward, forward_key
+from pets.util.imports import load_object
 
 __all__ = ["PROP_TYPES", "DynamicsModel", "Propagation", "check_combination"]
 
@@ -86,8 +86,7 @@ class Propagation:
         # A method of the user's own: its registered function does the whole call.
         self._own: Callable[..., Tensor] | None = None
         if spec.implementation is not None:
-            module, _, name = spec.implementation.partition(":")
-            self._own = getattr(importlib.import_module(module), name)
+            self._own = load_object(spec.implementation, f"prop-type {prop_type}'s implementation")
         elif prop_type not in PROP_TYPES:
             raise ConfigError(f"prop-type {prop_type} is registered without an implementation")
         if npart < 1 or ensemble_size < 1:

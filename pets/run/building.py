@@ -7,7 +7,6 @@ the ones a run builds (docs/spec/pets-facts.md §4.2, §5, §6).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from pets.models import Adam, Ensemble, SparseGP, make_optimizer
 from pets.models.termination import TerminationModel
 from pets.planning.mpc import MPC, action_bounds
 from pets.planning.propagation import Propagation
+from pets.util.imports import load_object
 from pets.util.precision import planning_dtype
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,8 @@ def build_controller(
         compute_dtype=planning_dtype(cfg.precision),
     )
     lb, ub = action_bounds(task, opt.plan_hor, device=device, dtype=torch.float32)
-    module, _, name = get_optimizer(opt.opt_type).implementation.partition(":")
-    optimizer_class = getattr(importlib.import_module(module), name)
+    implementation = get_optimizer(opt.opt_type).implementation
+    optimizer_class = load_object(implementation, f"opt-type {opt.opt_type}'s implementation")
     optimizer = optimizer_class(**dataclasses.asdict(opt.cfg), lb=lb, ub=ub)
     return MPC(
         task,

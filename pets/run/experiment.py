@@ -118,11 +118,11 @@ def preflight(cfg: Config) -> Pretrained | None:
         DamagedFileError: model_dir's model file is damaged or foreign.
     """
     check_precision_supported(cfg.precision, resolve_device(cfg.device))
-    if cfg.exp_cfg.log_cfg.nrecord > 0 and get_task(cfg.env).gym is not None:
-        check_renders(cfg.env)  # gymnasium's classic-control envs render only with pygame
-    if cfg.reward != "known" or cfg.termination not in ("known", "never", "learned"):
-        # A user's termination function, or a reward pets lacks: fail before a directory exists.
+    if get_task(cfg.env).gym is not None:
+        # Its reward and termination functions (a user's too) load before a directory exists.
         make_task(cfg.env, reward=cfg.reward, termination=cfg.termination)
+        if cfg.exp_cfg.log_cfg.nrecord > 0:
+            check_renders(cfg.env)  # gymnasium's classic-control envs render only with pygame
     init = cfg.ctrl_cfg.prop_cfg.model_init_cfg
     if not (init.load_model and init.model_dir):
         return None
