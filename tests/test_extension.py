@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 import scipy.io
 import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
+from pets_processes import ROOT, planned_mbexp_commands, run_pets
 
 PLUGIN = textwrap.dedent(
     '''
@@ -158,13 +157,6 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "PETS_PLUGINS": "toyplug", "PYTHONPATH": path}
 
 
-def _pets(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pets", *args], env=env, capture_output=True, text=True,
-        timeout=600, check=False,
-    )  # fmt: skip
-
-
 def test_a_registered_toy_task_and_optimizer_run_through_mbexp_aggregate_and_figures(
     plugin_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -172,7 +164,7 @@ def test_a_registered_toy_task_and_optimizer_run_through_mbexp_aggregate_and_fig
     args = ["mbexp", "-env", "toy", "-ca", "opt-type", "Toy", "-outdir", str(run),
             "-o", "ctrl_cfg.opt_cfg.cfg.pull", "0.25",
             "-o", "ctrl_cfg.prop_cfg.npart", "5"]  # fmt: skip
-    proc = _pets(plugin_env, *args)
+    proc = run_pets(plugin_env, *args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["env"] == "toy"
@@ -189,13 +181,13 @@ def test_a_registered_toy_task_and_optimizer_run_through_mbexp_aggregate_and_fig
 
     tables, figures = tmp_path / "tables", tmp_path / "figures"
     metrics = tmp_path / "metrics.json"
-    proc = _pets(plugin_env, "aggregate", "--runs", str(tmp_path / "runs"), "--tables",
-                 str(tables), "--metrics", str(metrics))  # fmt: skip
+    proc = run_pets(plugin_env, "aggregate", "--runs", str(tmp_path / "runs"), "--tables",
+                    str(tables), "--metrics", str(metrics))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("toy PE-TSinf Toy: no verdict")  # no random-policy returns
     summary = (tables / "summary.csv").read_text().splitlines()
     assert summary[1].startswith("toy,PE-TSinf,PE,TSinf,Toy,1,")
-    proc = _pets(plugin_env, "figures", "--tables", str(tables), "--out", str(figures))
+    proc = run_pets(plugin_env, "figures", "--tables", str(tables), "--out", str(figures))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (figures / "learning_curves.png").stat().st_size > 0
 
@@ -208,16 +200,16 @@ def test_a_registered_toy_propagation_plans_a_run(
     calls = tmp_path / "calls.txt"
     env = {**plugin_env, "TOYPLUG_CALLS": str(calls)}
     run = tmp_path / "run"
-    proc = _pets(env, "mbexp", "-env", "toy", "-ca", "model-type", "DE", "-ca", "prop-type", "Toy",
-                 "-ca", "opt-type", "Toy", "-outdir", str(run))  # fmt: skip
+    proc = run_pets(env, "mbexp", "-env", "toy", "-ca", "model-type", "DE", "-ca", "prop-type",
+                    "Toy", "-ca", "opt-type", "Toy", "-outdir", str(run))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert calls.read_text() == "144 [800]"
     assert (
         yaml.safe_load((run / "config.yaml").read_text())["ctrl_cfg"]["prop_cfg"]["prop_type"]
         == "Toy"
     )
-    proc = _pets(env, "mbexp", "-env", "toy", "-ca", "model-type", "P", "-ca", "prop-type", "Toy",
-                 "-outdir", str(tmp_path / "p"))  # fmt: skip
+    proc = run_pets(env, "mbexp", "-env", "toy", "-ca", "model-type", "P", "-ca", "prop-type",
+                    "Toy", "-outdir", str(tmp_path / "p"))  # fmt: skip
     assert proc.returncode == 2
     assert "prop-type Toy is not valid with model-type P" in proc.stderr
 
@@ -236,8 +228,8 @@ def test_a_registered_toy_propagation_plans_a_run(
 def test_the_toy_optimizers_overrides_follow_its_dataclass(
     plugin_env: dict[str, str], tmp_path: Path, override: tuple[str, str], message: str
 ) -> None:
-    proc = _pets(plugin_env, "mbexp", "-env", "toy", "-ca", "opt-type", "Toy", "-o", *override,
-                 "-outdir", str(tmp_path / "run"))  # fmt: skip
+    proc = run_pets(plugin_env, "mbexp", "-env", "toy", "-ca", "opt-type", "Toy", "-o", *override,
+                    "-outdir", str(tmp_path / "run"))  # fmt: skip
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
@@ -250,19 +242,11 @@ def test_the_workflow_plans_the_toy_cells(plugin_env: dict[str, str], tmp_path: 
         "results": str(tmp_path / "results"),
         "resources": {"toy": {"runtime": 5}},
     }  # fmt: skip
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--cores", "2",
-           "--configfile", str(path)]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=plugin_env, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    prefix = "Shell command: pets mbexp"
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(prefix)]
+    lines, stdout = planned_mbexp_commands(config, tmp_path, plugin_env)
     assert len(lines) == 2
     toy = next(line for line in lines if "-env toy" in line)
     assert "-ca opt-type Toy" in toy and "/toy/PE-TSinf-Toy/seed0" in toy
-    assert "runtime=5" in proc.stdout  # the toy's own resources; cartpole's are the defaults
+    assert "runtime=5" in stdout  # the toy's own resources; cartpole's are the defaults
 
 
 def test_an_unregistered_task_in_the_workflow_config_is_one_clear_error(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import pytest
 import scipy.io
 import torch
 import yaml
+from pets_processes import planned_mbexp_commands, run_pets
 
 from pets.analysis.load import RunInfo
 from pets.analysis.tables import learned_margin
@@ -39,8 +40,6 @@ from pets.run import runlog
 from pets.run.rollout import training_data
 from pets.run.runlog import Episode
 from pets.util.imports import load_object
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # A user's module, outside the package: it registers its env with gymnasium on import.
 TOYMOD = textwrap.dedent(
@@ -102,13 +101,6 @@ def toy_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (folder / "toymod.py").write_text(TOYMOD)
     path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH", "")]))
     return {**os.environ, "PYTHONPATH": path}
-
-
-def _pets(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pets", *args], env=env, capture_output=True, text=True,
-        timeout=600, check=False,
-    )  # fmt: skip
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -385,8 +377,8 @@ def test_a_users_env_runs_through_mbexp_aggregate_and_figures(
     toy_env: dict[str, str], tmp_path: Path
 ) -> None:
     run = tmp_path / "runs" / "toymod:Toy-v0" / "PE-TSinf-CEM" / "seed0"
-    proc = _pets(toy_env, "mbexp", "-env", "toymod:Toy-v0", "-outdir", str(run), "-device",
-                 "cpu", *o_flags(TINY))  # fmt: skip
+    proc = run_pets(toy_env, "mbexp", "-env", "toymod:Toy-v0", "-outdir", str(run), "-device",
+                    "cpu", *o_flags(TINY))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert (cfg["env"], cfg["reward"], cfg["termination"]) == (
@@ -411,14 +403,14 @@ def test_a_users_env_runs_through_mbexp_aggregate_and_figures(
     assert steps == [int(lengths[: 3 + i].sum()) for i in (1, 2, 3)]  # steps actually taken
 
     tables, figures = tmp_path / "tables", tmp_path / "figures"
-    proc = _pets(toy_env, "aggregate", "--runs", str(tmp_path / "runs"), "--tables", str(tables),
-                 "--metrics", str(tmp_path / "metrics.json"))  # fmt: skip
+    proc = run_pets(toy_env, "aggregate", "--runs", str(tmp_path / "runs"), "--tables", str(tables),
+                    "--metrics", str(tmp_path / "metrics.json"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(tables / "returns.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["env"] for r in rows} == {"toymod:Toy-v0"}
     assert [int(r["env_steps"]) for r in rows] == steps
-    proc = _pets(toy_env, "figures", "--tables", str(tables), "--out", str(figures))
+    proc = run_pets(toy_env, "figures", "--tables", str(tables), "--out", str(figures))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (figures / "learning_curves.png").stat().st_size > 0
 
@@ -431,7 +423,7 @@ def test_a_killed_run_of_a_terminating_env_resumes_to_the_same_logs(
     uninterrupted one, bit for bit (same machine)."""
     args = ["mbexp", "-env", "toymod:Toy-v0", "-device", "cpu", *o_flags(TINY)]
     full, killed = tmp_path / "full", tmp_path / "killed"
-    assert _pets(toy_env, *args, "-outdir", str(full)).returncode == 0
+    assert run_pets(toy_env, *args, "-outdir", str(full)).returncode == 0
     cmd = [sys.executable, "-m", "pets", *args, "-outdir", str(killed)]
     proc = subprocess.Popen(cmd, env=toy_env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -445,7 +437,7 @@ def test_a_killed_run_of_a_terminating_env_resumes_to_the_same_logs(
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     saved = torch.load(killed / runlog.CHECKPOINT_FILE, weights_only=True)
     assert bool(saved["termination"]["fitted"]), "the random rollouts ended none: nothing tested"
-    resumed = _pets(toy_env, *args, "-outdir", str(killed))
+    resumed = run_pets(toy_env, *args, "-outdir", str(killed))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from iteration" in resumed.stderr
     a, b = scipy.io.loadmat(full / "logs.mat"), scipy.io.loadmat(killed / "logs.mat")
@@ -468,21 +460,14 @@ def test_the_workflow_plans_gym_ids_and_a_learned_reward_beside_the_known_one(
         "env_overrides": {"toymod:Toy-v0": {"exp_cfg.exp_cfg.ntrain_iters": 2}},
         "resources": {"toymod:Toy-v0": {"runtime": 7}},
     }  # fmt: skip
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--cores", "2",
-           "--configfile", str(path)]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=toy_env, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("Shell command: pets mbexp")]
+    lines, stdout = planned_mbexp_commands(config, tmp_path, toy_env)
     assert len(lines) == 3  # the toy env once, the pendulum with the known and a learned reward
     toy = next(ln for ln in lines if "-env toymod:Toy-v0" in ln)
     assert "/toymod:Toy-v0/PE-TSinf-CEM/seed0" in toy and "ntrain_iters 2" in toy
     learned = [ln for ln in lines if "-ca reward learned" in ln]
     assert len(learned) == 1 and "/Pendulum-v1/PE+R-TSinf-CEM/seed0" in learned[0]
     assert "-ca model-type PE -ca reward learned -ca prop-type TSinf" in learned[0]
-    assert "runtime=7" in proc.stdout
+    assert "runtime=7" in stdout
 
 
 def test_render_records_a_rollout_of_a_gym_id(tmp_path: Path) -> None:
