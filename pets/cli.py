@@ -71,8 +71,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     tasks = ", ".join(task_names())
     p.add_argument(
         "-env", "--env", required=True,
-        help=f"a registered task ({tasks}) or any gymnasium id with continuous spaces, "
-        "e.g. InvertedPendulum-v5 or mymodule:MyEnv-v0",
+        help=f"a registered task ({tasks}), any other gymnasium id with continuous spaces, "
+        "or module:EnvName-vN (imports module first)",
     )  # fmt: skip
     p.add_argument(
         "-ca", "--ctrl_arg", "--ctrl-arg", dest="ca", nargs=2, action="append",
